@@ -1,0 +1,80 @@
+import { Context } from '@temporalio/activity';
+import { FailureType } from '../common/failures';
+import { BackupJob, BackupJobRun } from '../db/entities';
+import { withResticSession } from './access';
+import type { ActivityDeps } from './deps';
+import { typedFailure } from './failure';
+import { backupArgs, ResticExit, resticFailure, runRestic, type ResticResult } from './restic';
+
+export interface BackupOutcome {
+  snapshotId: string;
+  summary: Record<string, number>;
+  warnings: string[];
+}
+
+const PROGRESS_FIELDS = ['percent_done', 'total_files', 'files_done', 'total_bytes', 'bytes_done', 'seconds_elapsed', 'seconds_remaining', 'current_files'];
+const SUMMARY_FIELDS = [
+  'files_new', 'files_changed', 'files_unmodified', 'dirs_new', 'dirs_changed', 'dirs_unmodified',
+  'data_added', 'data_added_packed', 'total_files_processed', 'total_bytes_processed',
+];
+const KEEPALIVE_MS = 10_000;
+
+function pick(message: Record<string, unknown>, fields: string[]): Record<string, unknown> {
+  return Object.fromEntries(fields.filter((f) => message[f] !== undefined).map((f) => [f, message[f]]));
+}
+
+/** Runs `restic backup` for one job, locally or on the job's host, heartbeating restic's progress. */
+export function backupActivities(deps: ActivityDeps) {
+  return {
+    async runBackup({ runId, jobId }: { runId: string; jobId: number }): Promise<BackupOutcome> {
+      const context = Context.current();
+      const em = deps.orm.em.fork();
+      const job = await em.findOne(BackupJob, jobId, {
+        populate: ['repo', 'repo.sshHost', 'repo.sshHost.sshKey', 'host', 'host.sshKey'],
+      });
+      if (!job) throw typedFailure(FailureType.InvalidConfiguration, `backup job ${jobId} no longer exists`);
+      await em.nativeUpdate(BackupJobRun, { id: runId }, { attempts: context.info.attempt });
+
+      let progress: Record<string, unknown> | undefined;
+      let summary: Record<string, number> | null = null;
+      let snapshotId: string | null = null;
+      const keepAlive = setInterval(() => context.heartbeat(progress), KEEPALIVE_MS);
+      const onJson = (message: Record<string, unknown>) => {
+        if (message.message_type === 'status') {
+          progress = pick(message, PROGRESS_FIELDS);
+          context.heartbeat(progress);
+        } else if (message.message_type === 'summary') {
+          summary = pick(message, SUMMARY_FIELDS) as Record<string, number>;
+          snapshotId = typeof message.snapshot_id === 'string' ? message.snapshot_id : null;
+        }
+      };
+      const args = backupArgs({
+        sourcePaths: job.sourcePaths,
+        excludes: job.excludes,
+        tags: job.tags,
+        hostname: job.hostnameOverride,
+      });
+      const options = { onJson, signal: context.cancellationSignal };
+
+      let result: ResticResult;
+      try {
+        context.heartbeat();
+        result = await withResticSession(deps, { repo: job.repo, host: job.host, remoteRepoPath: job.remoteRepoPath }, (session) =>
+          runRestic(session.exec, session.binary, session.access, args, options),
+        );
+      } finally {
+        clearInterval(keepAlive);
+      }
+
+      const completed = result.exitCode === ResticExit.ok || result.exitCode === ResticExit.partial;
+      if (completed && snapshotId && summary) {
+        const warnings = [...result.warnings];
+        if (result.exitCode === ResticExit.partial && warnings.length === 0) {
+          warnings.push('some source files could not be read (restic exit code 3)');
+        }
+        return { snapshotId, summary, warnings };
+      }
+      throw resticFailure(result, 'backup failed');
+    },
+  };
+}

@@ -1,0 +1,10 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { SecretBox } from '../db/secret-box';
+
+/** What activities need from the worker process. */
+export interface ActivityDeps {
+  orm: MikroORM;
+  secrets: SecretBox;
+  /** restic on the worker machine (remote hosts use their own `restic_path`). */
+  resticBinary: string;
+}

@@ -1,0 +1,19 @@
+import { backupActivities } from './backup';
+import { connectionTestActivities } from './connection-tests';
+import type { ActivityDeps } from './deps';
+import { recordActivities } from './records';
+import { repositoryActivities } from './repository';
+
+export type { ActivityDeps } from './deps';
+
+/** Every activity the worker registers, bound to the worker's database, secrets and restic. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...recordActivities(deps),
+    ...backupActivities(deps),
+    ...repositoryActivities(deps),
+    ...connectionTestActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,97 @@
+import { FailureType } from '../common/failures';
+import { BackupJob, Repo, Snapshot } from '../db/entities';
+import { withRepositoryAccess, withResticSession } from './access';
+import type { ActivityDeps } from './deps';
+import { localExecutor } from './executors';
+import { typedFailure } from './failure';
+import { resticFailure, runRestic } from './restic';
+
+interface ResticSnapshot {
+  id: string;
+  short_id?: string;
+  time: string;
+  tree: string;
+  parent?: string;
+  paths?: string[];
+  hostname?: string;
+  username?: string;
+  uid?: number;
+  gid?: number;
+  excludes?: string[];
+  tags?: string[];
+  program_version?: string;
+  summary?: Record<string, unknown>;
+}
+
+/** Repository-level restic operations run from the worker: init and the snapshot catalogue. */
+export function repositoryActivities(deps: ActivityDeps) {
+  const loadRepo = async (repoId: number) => {
+    const repo = await deps.orm.em.fork().findOne(Repo, repoId, { populate: ['sshHost', 'sshHost.sshKey'] });
+    if (!repo) throw typedFailure(FailureType.InvalidConfiguration, `repository ${repoId} no longer exists`);
+    return repo;
+  };
+
+  return {
+    async initRepository({ repoId }: { repoId: number }): Promise<{ repositoryId: string | null }> {
+      const repo = await loadRepo(repoId);
+      let repositoryId: string | null = null;
+      const result = await withRepositoryAccess(repo, deps.secrets, (access) =>
+        runRestic(localExecutor, deps.resticBinary, access, ['init', '--json'], {
+          onJson: (message) => {
+            if (typeof message.id === 'string') repositoryId = message.id;
+          },
+        }),
+      );
+      if (result.exitCode === 0) return { repositoryId };
+      const text = `${result.exitError ?? ''}\n${result.stderrTail.join('\n')}`;
+      if (/already exists|already initialized/i.test(text)) {
+        throw typedFailure(FailureType.RepositoryAlreadyInitialized, `a repository already exists at ${repo.path}`);
+      }
+      throw resticFailure(result, 'init failed');
+    },
+
+    /**
+     * Re-reads the repository's snapshot list into the catalogue the API serves. With a job id,
+     * restic runs where that job runs (its host sees the repository even when the worker cannot).
+     */
+    async refreshSnapshotCatalogue({ repoId, viaJobId }: { repoId: number; viaJobId?: number }): Promise<{ count: number }> {
+      const repo = await loadRepo(repoId);
+      const job = viaJobId ? await deps.orm.em.fork().findOne(BackupJob, viaJobId, { populate: ['host', 'host.sshKey'] }) : null;
+      const stdout: string[] = [];
+      const place = { repo, host: job?.host ?? null, remoteRepoPath: job?.remoteRepoPath };
+      const result = await withResticSession(deps, place, (session) =>
+        runRestic(session.exec, session.binary, session.access, ['snapshots', '--json', '--no-lock'], {
+          onOtherStdout: (line) => stdout.push(line),
+        }),
+      );
+      if (result.exitCode !== 0) throw resticFailure(result, 'listing snapshots failed');
+      const listed = JSON.parse(stdout.join('\n') || '[]') as ResticSnapshot[];
+
+      await deps.orm.em.fork().transactional(async (em) => {
+        await em.nativeDelete(Snapshot, { repoId });
+        for (const s of listed) {
+          em.create(Snapshot, {
+            repoId,
+            id: s.id,
+            shortId: s.short_id ?? s.id.slice(0, 8),
+            time: new Date(s.time),
+            timeText: s.time,
+            tree: s.tree,
+            parent: s.parent ?? null,
+            paths: s.paths ?? [],
+            hostname: s.hostname ?? '',
+            username: s.username ?? '',
+            uid: s.uid ?? null,
+            gid: s.gid ?? null,
+            excludes: s.excludes ?? null,
+            tags: s.tags ?? [],
+            programVersion: s.program_version ?? null,
+            summary: s.summary ?? null,
+          });
+        }
+        await em.nativeUpdate(Repo, { id: repoId }, { snapshotsRefreshedAt: new Date() });
+      });
+      return { count: listed.length };
+    },
+  };
+}

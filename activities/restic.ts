@@ -1,0 +1,128 @@
+import type { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../common/failures';
+import { typedFailure } from './failure';
+import { COMMAND_NOT_FOUND, type Executor } from './executors';
+
+/** How to open one repository: where it is, its password (sent on stdin only) and `-o` options. */
+export interface RepositoryAccess {
+  repository: string;
+  password: string;
+  options?: string[];
+}
+
+export interface ResticResult {
+  exitCode: number;
+  /** restic's final `exit_error` message, when it printed one. */
+  exitError: string | null;
+  /** Non-fatal problems restic reported (unreadable files, skipped paths). */
+  warnings: string[];
+  /** The last lines of plain stderr, for error messages. */
+  stderrTail: string[];
+}
+
+export interface RunResticOptions {
+  onJson?: (message: Record<string, unknown>) => void;
+  onOtherStdout?: (line: string) => void;
+  env?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+const STDERR_TAIL_LINES = 20;
+const MAX_WARNINGS = 100;
+
+/** restic's exit codes (0.18+): 3 = snapshot written but some files unreadable; 10/11/12 = repo missing/locked/wrong password. */
+export const ResticExit = { ok: 0, fatal: 1, partial: 3, noRepository: 10, locked: 11, wrongPassword: 12 } as const;
+
+export function globalArgs(binary: string, access: RepositoryAccess): string[] {
+  // The password is read from stdin, never from the command line or the environment.
+  return [binary, '-r', access.repository, '--password-file', '/dev/stdin', ...(access.options ?? []).flatMap((o) => ['-o', o])];
+}
+
+export interface BackupSpec {
+  sourcePaths: string[];
+  excludes: string[];
+  tags: string[];
+  hostname: string | null;
+}
+
+export function backupArgs(spec: BackupSpec): string[] {
+  return [
+    'backup',
+    '--json',
+    ...spec.tags.flatMap((tag) => ['--tag', tag]),
+    ...spec.excludes.flatMap((pattern) => ['--exclude', pattern]),
+    ...(spec.hostname ? ['--host', spec.hostname] : []),
+    '--',
+    ...spec.sourcePaths,
+  ];
+}
+
+/** Runs one restic command and gathers its JSON messages, warnings and exit status. */
+export async function runRestic(
+  exec: Executor,
+  binary: string,
+  access: RepositoryAccess,
+  args: string[],
+  options: RunResticOptions = {},
+): Promise<ResticResult> {
+  const result: ResticResult = { exitCode: 0, exitError: null, warnings: [], stderrTail: [] };
+  const warn = (text: string) => {
+    if (result.warnings.length < MAX_WARNINGS) result.warnings.push(text);
+  };
+  result.exitCode = await exec([...globalArgs(binary, access), ...args], {
+    stdin: `${access.password}\n`,
+    env: { RESTIC_PROGRESS_FPS: '1', ...options.env },
+    signal: options.signal,
+    onStdoutLine: (line) => {
+      const message = parseJsonObject(line);
+      if (!message) return options.onOtherStdout?.(line);
+      if (message.message_type === 'error') warn(describeErrorMessage(message));
+      else options.onJson?.(message);
+    },
+    onStderrLine: (line) => {
+      const message = parseJsonObject(line);
+      if (message?.message_type === 'exit_error') result.exitError = String(message.message ?? '');
+      else if (message?.message_type === 'error') warn(describeErrorMessage(message));
+      else if (line.trim()) {
+        if (/skipping$|^error: /.test(line.trim())) warn(line.trim());
+        result.stderrTail.push(line);
+        if (result.stderrTail.length > STDERR_TAIL_LINES) result.stderrTail.shift();
+      }
+    },
+  });
+  return result;
+}
+
+/** The typed, retry-aware failure for a restic command that did not succeed. */
+export function resticFailure(result: ResticResult, what: string): ApplicationFailure {
+  const detail = result.exitError ?? result.stderrTail.slice(-3).join('\n');
+  const message = (text: string) => `${what}: ${text}${detail ? ` (${detail.replace(/^Fatal: /, '')})` : ''}`;
+  switch (result.exitCode) {
+    case ResticExit.wrongPassword:
+      return typedFailure(FailureType.WrongPassword, message('wrong repository password'));
+    case ResticExit.noRepository:
+      return typedFailure(FailureType.RepositoryNotFound, message('repository does not exist'));
+    case ResticExit.locked:
+      return typedFailure(FailureType.RepositoryLocked, message('repository is locked by another process'));
+    case COMMAND_NOT_FOUND:
+      return typedFailure(FailureType.ResticMissing, message('restic is not installed at the configured path'));
+    default:
+      return typedFailure(FailureType.ResticFailed, message(`restic exited with code ${result.exitCode}`));
+  }
+}
+
+function parseJsonObject(line: string): Record<string, unknown> | null {
+  if (!line.startsWith('{')) return null;
+  try {
+    const value: unknown = JSON.parse(line);
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function describeErrorMessage(message: Record<string, unknown>): string {
+  const error = message.error as { message?: string } | undefined;
+  const item = typeof message.item === 'string' ? `${message.item}: ` : '';
+  return `${item}${error?.message ?? JSON.stringify(message)}`;
+}

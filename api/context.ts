@@ -1,0 +1,56 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import type { ParameterizedContext } from 'koa';
+import type OpenAPIBackend from 'openapi-backend';
+import type { Document, Operation } from 'openapi-backend';
+import type { TemporalConfig } from '../common/config';
+import type { ApiToken, User } from '../db/entities';
+import type { SecretBox } from '../db/secret-box';
+import type { Scope } from './auth/scopes';
+import type { operations } from './contract.gen';
+
+/** Long-lived collaborators of every request, fixed when the app is built. */
+export interface Services {
+  orm: MikroORM;
+  temporal: Client;
+  temporalConfig: TemporalConfig;
+  secrets: SecretBox;
+  contract: OpenAPIBackend;
+  document: Document;
+}
+
+export interface AuthContext {
+  token: ApiToken;
+  user: User;
+  scopes: Set<Scope>;
+}
+
+export interface ApiState {
+  requestId: string;
+  /** Set by the contract middleware once the request matched an operation. */
+  operation?: Operation;
+  /** Path and query parameters, coerced to the contract's types with its defaults applied. */
+  params: Record<string, unknown>;
+  query: Record<string, unknown>;
+  em: EntityManager;
+  auth?: AuthContext;
+}
+
+export type ApiContext = ParameterizedContext<ApiState, { services: Services }>;
+
+export type Handler = (ctx: ApiContext) => Promise<void>;
+
+export type OperationId = keyof operations;
+
+/** The JSON request body of an operation, as the contract describes it. */
+export type RequestBody<Op extends OperationId> = operations[Op] extends {
+  requestBody?: { content: { 'application/json': infer Body } };
+}
+  ? Body
+  : never;
+
+/** The authenticated caller; handlers run only after authentication, so it is always there. */
+export function authOf(ctx: ApiContext): AuthContext {
+  if (!ctx.state.auth) throw new Error('handler reached without authentication');
+  return ctx.state.auth;
+}

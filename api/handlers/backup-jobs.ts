@@ -1,0 +1,134 @@
+import { BackupJob, BackupJobRun, Host, Repo } from '../../db/entities';
+import { ACTIVE_RUN_STATUSES, readRunProgress, startBackupRun, waitForRun } from '../backup-runs';
+import { authOf, type ApiContext, type RequestBody } from '../context';
+import { respond, respondNoContent } from '../envelope';
+import { conflict, invalidField, notFound } from '../errors';
+import { pageMeta, pageOf } from '../pagination';
+import { localPathProblem } from '../paths';
+import { backupJobView, jobRunView } from '../views';
+
+const POPULATE = ['repo', 'host'] as const;
+
+async function findJob(ctx: ApiContext, id: number): Promise<BackupJob> {
+  const job = await ctx.state.em.findOne(BackupJob, id, { populate: POPULATE });
+  if (!job) throw notFound(`backup job ${id}`);
+  return job;
+}
+
+async function repoOf(ctx: ApiContext, id: number): Promise<Repo> {
+  const repo = await ctx.state.em.findOne(Repo, id);
+  if (!repo) throw invalidField('repo_id', `repository ${id} does not exist`);
+  return repo;
+}
+
+async function hostOf(ctx: ApiContext, id: number | null | undefined): Promise<Host | null> {
+  if (id === null || id === undefined) return null;
+  const host = await ctx.state.em.findOne(Host, id);
+  if (!host) throw invalidField('host_id', `host ${id} does not exist`);
+  return host;
+}
+
+function checkSourcePaths(paths: string[]): void {
+  paths.forEach((path, index) => {
+    const problem = localPathProblem(path);
+    if (problem) throw invalidField(`source_paths[${index}]`, problem);
+  });
+}
+
+export async function listBackupJobs(ctx: ApiContext): Promise<void> {
+  const page = pageOf(ctx.state.query);
+  const [jobs, total] = await ctx.state.em.findAndCount(BackupJob, {}, {
+    orderBy: { id: 'asc' },
+    limit: page.perPage,
+    offset: page.offset,
+    populate: POPULATE,
+  });
+  respond(ctx, 200, jobs.map(backupJobView), pageMeta(page, total));
+}
+
+export async function getBackupJob(ctx: ApiContext): Promise<void> {
+  respond(ctx, 200, backupJobView(await findJob(ctx, ctx.state.params.id as number)));
+}
+
+export async function createBackupJob(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'createBackupJob'>;
+  checkSourcePaths(body.source_paths);
+  const job = ctx.state.em.create(BackupJob, {
+    name: body.name,
+    repo: await repoOf(ctx, body.repo_id),
+    host: await hostOf(ctx, body.host_id),
+    sourcePaths: body.source_paths,
+    tags: body.tags,
+    excludes: body.excludes,
+    description: body.description ?? null,
+    scheduleEnabled: body.schedule_enabled,
+    scheduleHour: body.schedule_hour,
+    scheduleDays: body.schedule_days,
+    notifyOnFailure: body.notify_on_failure,
+    remoteRepoPath: body.remote_repo_path ?? null,
+    hostnameOverride: body.hostname_override ?? null,
+  });
+  await ctx.state.em.flush();
+  respond(ctx, 201, backupJobView(job));
+}
+
+export async function updateBackupJob(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'updateBackupJob'>;
+  const job = await findJob(ctx, ctx.state.params.id as number);
+  if (body.source_paths !== undefined) {
+    checkSourcePaths(body.source_paths);
+    job.sourcePaths = body.source_paths;
+  }
+  if (body.name !== undefined) job.name = body.name;
+  if (body.repo_id !== undefined) job.repo = await repoOf(ctx, body.repo_id);
+  if (body.host_id !== undefined) job.host = await hostOf(ctx, body.host_id);
+  if (body.tags !== undefined) job.tags = body.tags;
+  if (body.excludes !== undefined) job.excludes = body.excludes;
+  if (body.description !== undefined) job.description = body.description;
+  if (body.schedule_enabled !== undefined) job.scheduleEnabled = body.schedule_enabled;
+  if (body.schedule_hour !== undefined) job.scheduleHour = body.schedule_hour;
+  if (body.schedule_days !== undefined) job.scheduleDays = body.schedule_days;
+  if (body.notify_on_failure !== undefined) job.notifyOnFailure = body.notify_on_failure;
+  if (body.remote_repo_path !== undefined) job.remoteRepoPath = body.remote_repo_path;
+  if (body.hostname_override !== undefined) job.hostnameOverride = body.hostname_override;
+  await ctx.state.em.flush();
+  respond(ctx, 200, backupJobView(job));
+}
+
+export async function deleteBackupJob(ctx: ApiContext): Promise<void> {
+  const job = await findJob(ctx, ctx.state.params.id as number);
+  const active = await ctx.state.em.findOne(BackupJobRun, { jobId: job.id, status: { $in: [...ACTIVE_RUN_STATUSES] } });
+  if (active) throw conflict('run_in_progress', `backup job ${job.id} has a run in progress`, { run_id: active.id });
+  await ctx.state.em.removeAndFlush(job);
+  respondNoContent(ctx);
+}
+
+/** 202 with the queued run at once; with `?wait=N`, 200 if it finished within N seconds. */
+export async function runBackupJob(ctx: ApiContext): Promise<void> {
+  const job = await findJob(ctx, ctx.state.params.id as number);
+  const run = await startBackupRun(ctx.services, ctx.state.em, job, authOf(ctx));
+  await waitForRun(ctx.services, run, Number(ctx.state.query.wait ?? 0));
+  await ctx.state.em.refresh(run);
+  const finished = run.status === 'success' || run.status === 'failed';
+  respond(ctx, finished ? 200 : 202, jobRunView(run, ctx.services.temporalConfig, await readRunProgress(ctx.services, run)));
+}
+
+export async function listBackupJobRuns(ctx: ApiContext): Promise<void> {
+  const job = await findJob(ctx, ctx.state.params.id as number);
+  const page = pageOf(ctx.state.query);
+  const status = ctx.state.query.status as BackupJobRun['status'] | undefined;
+  const [runs, total] = await ctx.state.em.findAndCount(
+    BackupJobRun,
+    { jobId: job.id, ...(status ? { status } : {}) },
+    { orderBy: { queuedAt: 'desc', id: 'asc' }, limit: page.perPage, offset: page.offset },
+  );
+  const views = await Promise.all(runs.map(async (run) => jobRunView(run, ctx.services.temporalConfig, await readRunProgress(ctx.services, run))));
+  respond(ctx, 200, views, pageMeta(page, total));
+}
+
+export async function getBackupJobRun(ctx: ApiContext): Promise<void> {
+  const jobId = ctx.state.params.id as number;
+  const run = await ctx.state.em.findOne(BackupJobRun, { id: ctx.state.params.run_id as string, jobId });
+  if (!run) throw notFound(`run ${String(ctx.state.params.run_id)} of backup job ${jobId}`);
+  respond(ctx, 200, jobRunView(run, ctx.services.temporalConfig, await readRunProgress(ctx.services, run)));
+}

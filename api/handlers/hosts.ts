@@ -1,0 +1,117 @@
+import { BackupJob, Host, Repo, SshKey } from '../../db/entities';
+import { SecretPurpose } from '../../db/secret-box';
+import { hostConnectionTest } from '../../workflows/connection-tests';
+import { HostIdKey, RunKindKey } from '../../workflows/search-attributes';
+import type { ApiContext, RequestBody } from '../context';
+import { respond, respondNoContent } from '../envelope';
+import { conflict, invalidField, notFound } from '../errors';
+import { pageMeta, pageOf } from '../pagination';
+import { localPathProblem } from '../paths';
+import { hostView } from '../views';
+import { executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
+
+export async function findHost(ctx: ApiContext, id: number): Promise<Host> {
+  const host = await ctx.state.em.findOne(Host, id, { populate: ['sshKey'] });
+  if (!host) throw notFound(`host ${id}`);
+  return host;
+}
+
+async function sshKeyOf(ctx: ApiContext, id: number | null | undefined): Promise<SshKey | null> {
+  if (id === null || id === undefined) return null;
+  const key = await ctx.state.em.findOne(SshKey, id);
+  if (!key) throw invalidField('ssh_key_id', `SSH key ${id} does not exist`);
+  return key;
+}
+
+function checkManagedRoot(path: string | null | undefined): void {
+  const problem = path ? localPathProblem(path) : null;
+  if (problem) throw invalidField('restore_managed_root', problem);
+}
+
+export async function listHosts(ctx: ApiContext): Promise<void> {
+  const page = pageOf(ctx.state.query);
+  const [hosts, total] = await ctx.state.em.findAndCount(Host, {}, { orderBy: { id: 'asc' }, limit: page.perPage, offset: page.offset });
+  respond(ctx, 200, hosts.map(hostView), pageMeta(page, total));
+}
+
+export async function getHost(ctx: ApiContext): Promise<void> {
+  respond(ctx, 200, hostView(await findHost(ctx, ctx.state.params.id as number)));
+}
+
+export async function createHost(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'createHost'>;
+  checkManagedRoot(body.restore_managed_root);
+  const host = ctx.state.em.create(Host, {
+    name: body.name,
+    hostname: body.hostname,
+    port: body.port,
+    user: body.user,
+    sshKey: await sshKeyOf(ctx, body.ssh_key_id),
+    description: body.description ?? null,
+    restoreManagedRoot: body.restore_managed_root ?? null,
+    restoreOriginalEnabled: body.restore_original_enabled,
+    sudoPasswordSecret: body.sudo_password ? ctx.services.secrets.seal(body.sudo_password, SecretPurpose.sudoPassword) : null,
+    resticPath: body.restic_path,
+    hostKeyFingerprint: body.host_key_fingerprint ?? null,
+    hostKeyPinnedAt: body.host_key_fingerprint ? new Date() : null,
+  });
+  await ctx.state.em.flush();
+  respond(ctx, 201, hostView(host));
+}
+
+export async function updateHost(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'updateHost'>;
+  const host = await findHost(ctx, ctx.state.params.id as number);
+  if (body.sudo_password !== undefined && body.clear_sudo) {
+    throw invalidField('clear_sudo', 'cannot set and clear the sudo password in one request');
+  }
+  if (body.host_key_fingerprint !== undefined && body.reset_host_key) {
+    throw invalidField('reset_host_key', 'cannot pin and reset the host key in one request');
+  }
+  checkManagedRoot(body.restore_managed_root);
+  if (body.name !== undefined) host.name = body.name;
+  if (body.hostname !== undefined) host.hostname = body.hostname;
+  if (body.port !== undefined) host.port = body.port;
+  if (body.user !== undefined) host.user = body.user;
+  if (body.ssh_key_id !== undefined) host.sshKey = await sshKeyOf(ctx, body.ssh_key_id);
+  if (body.description !== undefined) host.description = body.description;
+  if (body.restore_managed_root !== undefined) host.restoreManagedRoot = body.restore_managed_root;
+  if (body.restore_original_enabled !== undefined) host.restoreOriginalEnabled = body.restore_original_enabled;
+  if (body.restic_path !== undefined) host.resticPath = body.restic_path;
+  if (body.sudo_password !== undefined) host.sudoPasswordSecret = ctx.services.secrets.seal(body.sudo_password, SecretPurpose.sudoPassword);
+  if (body.clear_sudo) host.sudoPasswordSecret = null;
+  if (body.reset_host_key || body.host_key_fingerprint !== undefined) {
+    // A new pin (or none, until the next test) replaces everything known about the old key.
+    host.hostKeyFingerprint = body.host_key_fingerprint ?? null;
+    host.hostKeyType = null;
+    host.hostPublicKey = null;
+    host.hostKeyPinnedAt = body.host_key_fingerprint ? new Date() : null;
+  }
+  await ctx.state.em.flush();
+  respond(ctx, 200, hostView(host));
+}
+
+export async function deleteHost(ctx: ApiContext): Promise<void> {
+  const host = await findHost(ctx, ctx.state.params.id as number);
+  const jobs = await ctx.state.em.count(BackupJob, { host: host.id });
+  const repos = await ctx.state.em.count(Repo, { sshHost: host.id });
+  if (jobs + repos > 0) {
+    throw conflict('host_in_use', `host ${host.id} is used by ${jobs} backup job(s) and ${repos} repository(ies)`);
+  }
+  await ctx.state.em.removeAndFlush(host);
+  respondNoContent(ctx);
+}
+
+/** Connects from a worker (where backups run), pins the host key on first use and checks restic. */
+export async function testHost(ctx: ApiContext): Promise<void> {
+  const host = await findHost(ctx, ctx.state.params.id as number);
+  const result = await executeWorkflow(ctx.services, hostConnectionTest, {
+    workflowId: oneOffWorkflowId(`host-test-${host.id}`),
+    args: [{ hostId: host.id }],
+    typedSearchAttributes: [
+      { key: RunKindKey, value: 'host-test' },
+      { key: HostIdKey, value: String(host.id) },
+    ],
+  });
+  respond(ctx, 200, result);
+}

@@ -1,0 +1,42 @@
+import type { Handler, OperationId } from '../context';
+import * as backupJobs from './backup-jobs';
+import * as hosts from './hosts';
+import * as me from './me';
+import * as repos from './repos';
+import * as snapshots from './snapshots';
+import * as sshKeys from './ssh-keys';
+import * as system from './system';
+
+/** Handlers by operationId. An operation of the contract missing here answers 501 not_implemented. */
+export const handlers: Partial<Record<OperationId, Handler>> = {
+  getHealth: system.getHealth,
+  getOpenApiDocument: system.getOpenApiDocument,
+  getDocs: system.getDocs,
+  getSwagger: system.getSwagger,
+  getMe: me.getMe,
+  listRepos: repos.listRepos,
+  createRepo: repos.createRepo,
+  getRepo: repos.getRepo,
+  updateRepo: repos.updateRepo,
+  deleteRepo: repos.deleteRepo,
+  listSnapshots: snapshots.listSnapshots,
+  listHosts: hosts.listHosts,
+  createHost: hosts.createHost,
+  getHost: hosts.getHost,
+  updateHost: hosts.updateHost,
+  deleteHost: hosts.deleteHost,
+  testHost: hosts.testHost,
+  listSshKeys: sshKeys.listSshKeys,
+  createSshKey: sshKeys.createSshKey,
+  getSshKey: sshKeys.getSshKey,
+  deleteSshKey: sshKeys.deleteSshKey,
+  testSshKey: sshKeys.testSshKey,
+  listBackupJobs: backupJobs.listBackupJobs,
+  createBackupJob: backupJobs.createBackupJob,
+  getBackupJob: backupJobs.getBackupJob,
+  updateBackupJob: backupJobs.updateBackupJob,
+  deleteBackupJob: backupJobs.deleteBackupJob,
+  runBackupJob: backupJobs.runBackupJob,
+  listBackupJobRuns: backupJobs.listBackupJobRuns,
+  getBackupJobRun: backupJobs.getBackupJobRun,
+};

@@ -1,0 +1,123 @@
+import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
+import { FailureType } from '../../common/failures';
+import { BackupJob, Host, Repo } from '../../db/entities';
+import { SecretPurpose } from '../../db/secret-box';
+import { repositoryInit } from '../../workflows/repository';
+import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
+import type { ApiContext, RequestBody } from '../context';
+import { respond, respondNoContent } from '../envelope';
+import { ApiError, conflict, invalidField, missingField, notFound } from '../errors';
+import { pageMeta, pageOf } from '../pagination';
+import { repositoryPathProblem } from '../paths';
+import { repoView } from '../views';
+import { applicationFailureOf, executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
+
+export async function findRepo(ctx: ApiContext, id: number): Promise<Repo> {
+  const repo = await ctx.state.em.findOne(Repo, id, { populate: ['sshHost'] });
+  if (!repo) throw notFound(`repository ${id}`);
+  return repo;
+}
+
+async function sshHostOf(ctx: ApiContext, id: number | null | undefined): Promise<Host | null> {
+  if (id === null || id === undefined) return null;
+  const host = await ctx.state.em.findOne(Host, id);
+  if (!host) throw invalidField('ssh_host_id', `host ${id} does not exist`);
+  return host;
+}
+
+function checkPath(path: string): void {
+  const problem = repositoryPathProblem(path);
+  if (problem) throw invalidField('path', problem);
+}
+
+export async function listRepos(ctx: ApiContext): Promise<void> {
+  const page = pageOf(ctx.state.query);
+  const [repos, total] = await ctx.state.em.findAndCount(Repo, {}, { orderBy: { id: 'asc' }, limit: page.perPage, offset: page.offset, populate: ['sshHost'] });
+  respond(ctx, 200, repos.map(repoView), pageMeta(page, total));
+}
+
+export async function getRepo(ctx: ApiContext): Promise<void> {
+  respond(ctx, 200, repoView(await findRepo(ctx, ctx.state.params.id as number)));
+}
+
+export async function createRepo(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'createRepo'>;
+  const { em } = ctx.state;
+  checkPath(body.path);
+  if (body.password_source !== 'local') {
+    throw invalidField('password_source', `password source ${body.password_source} is not supported yet; use local`);
+  }
+  if (!body.password) throw missingField('password');
+  const repo = em.create(Repo, {
+    name: body.name,
+    path: body.path,
+    passwordSecret: ctx.services.secrets.seal(body.password, SecretPurpose.repoPassword),
+    passwordSource: body.password_source,
+    description: body.description ?? null,
+    alertHours: body.alert_hours,
+    notifyEmail: body.notify_email ?? null,
+    sshHost: await sshHostOf(ctx, body.ssh_host_id),
+  });
+  await em.flush();
+
+  if (body.init) {
+    try {
+      await executeWorkflow(ctx.services, repositoryInit, {
+        workflowId: oneOffWorkflowId(`repo-init-${repo.id}`),
+        args: [{ repoId: repo.id }],
+        typedSearchAttributes: [
+          { key: RunKindKey, value: 'repo-init' },
+          { key: RepoIdKey, value: String(repo.id) },
+        ],
+      });
+    } catch (error) {
+      // A repository that could not be initialised is not kept.
+      await em.removeAndFlush(repo);
+      throw initError(error, body.path);
+    }
+  }
+  respond(ctx, 201, repoView(repo));
+}
+
+function initError(error: unknown, path: string): unknown {
+  const failure = applicationFailureOf(error);
+  if (!failure) return error;
+  if (failure.type === FailureType.RepositoryAlreadyInitialized) {
+    return conflict('repo_already_initialized', `a restic repository already exists at ${path}`);
+  }
+  if (failure.type === FailureType.HostKeyNotPinned || failure.type === FailureType.InvalidConfiguration) {
+    return new ApiError(422, 'repo_init_failed', failure.message);
+  }
+  return new ApiError(422, 'repo_init_failed', `restic could not initialise the repository: ${failure.message}`);
+}
+
+export async function updateRepo(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'updateRepo'>;
+  const repo = await findRepo(ctx, ctx.state.params.id as number);
+  if (body.path !== undefined) {
+    checkPath(body.path);
+    repo.path = body.path;
+  }
+  if (body.name !== undefined) repo.name = body.name;
+  if (body.description !== undefined) repo.description = body.description;
+  if (body.alert_hours !== undefined) repo.alertHours = body.alert_hours;
+  if (body.notify_email !== undefined) repo.notifyEmail = body.notify_email;
+  if (body.notification_policy !== undefined) repo.notificationPolicy = body.notification_policy;
+  if (body.ssh_host_id !== undefined) repo.sshHost = await sshHostOf(ctx, body.ssh_host_id);
+  if (body.password !== undefined) repo.passwordSecret = ctx.services.secrets.seal(body.password, SecretPurpose.repoPassword);
+  await ctx.state.em.flush();
+  respond(ctx, 200, repoView(repo));
+}
+
+export async function deleteRepo(ctx: ApiContext): Promise<void> {
+  const repo = await findRepo(ctx, ctx.state.params.id as number);
+  const jobs = await ctx.state.em.count(BackupJob, { repo: repo.id });
+  if (jobs > 0) throw conflict('repo_in_use', `repository ${repo.id} is used by ${jobs} backup job(s); delete or move them first`);
+  try {
+    await ctx.state.em.removeAndFlush(repo);
+  } catch (error) {
+    if (error instanceof ForeignKeyConstraintViolationException) throw conflict('repo_in_use', `repository ${repo.id} is still referenced`);
+    throw error;
+  }
+  respondNoContent(ctx);
+}

@@ -1,0 +1,23 @@
+import { loadConfig } from '../common/config';
+import { buildApp } from './app';
+import { closeServices, createServices } from './services';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const services = await createServices(config);
+  const server = buildApp(services).listen(config.api.port, config.api.host, () => {
+    console.log(`API listening on http://${config.api.host}:${config.api.port}/api/v1`);
+  });
+  const stop = () => {
+    server.close(() => {
+      closeServices(services).finally(() => process.exit(0));
+    });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error('API failed to start:', error);
+  process.exit(1);
+});

@@ -1,0 +1,109 @@
+import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { utils, type ParsedKey } from 'ssh2';
+import { fingerprintOf } from '../common/ssh-fingerprint';
+import { ApiError } from './errors';
+
+export interface KeyMaterial {
+  /** The private key to store (sealed): as given, or converted to a format ssh2 reads. */
+  privateKey: string;
+  passphrase: string | null;
+  publicKey: string;
+  fingerprint: string;
+  keyType: string;
+}
+
+function keyError(code: string, message: string): ApiError {
+  return new ApiError(422, code, message, { field: code === 'invalid_private_key' ? 'private_key' : 'passphrase' });
+}
+
+/** A new ed25519 key pair, in OpenSSH format. */
+export function generateKey(comment: string): KeyMaterial {
+  const pair = utils.generateKeyPairSync('ed25519', { comment });
+  return describe(pair.private, null, comment);
+}
+
+/**
+ * Reads an OpenSSH or PEM (PKCS#1, SEC1, PKCS#8, encrypted or not) private key. PKCS#8 keys,
+ * which ssh2 cannot read, are converted once here to a format it can.
+ */
+export function importKey(privateKey: string, passphrase: string | null, comment: string): KeyMaterial {
+  const text = privateKey.trim() + '\n';
+  if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
+    return describe(convertPkcs8(text, passphrase, comment), null, comment);
+  }
+  return describe(text, passphrase, comment);
+}
+
+function describe(privateKey: string, passphrase: string | null, comment: string): KeyMaterial {
+  const parsed = parse(privateKey, passphrase);
+  const blob = parsed.getPublicSSH();
+  return {
+    privateKey,
+    passphrase,
+    publicKey: `${parsed.type} ${blob.toString('base64')} ${comment}`.trim(),
+    fingerprint: fingerprintOf(blob),
+    keyType: parsed.type,
+  };
+}
+
+function parse(privateKey: string, passphrase: string | null): ParsedKey {
+  const result = utils.parseKey(privateKey, passphrase ?? undefined);
+  if (result instanceof Error) {
+    if (/no passphrase given/i.test(result.message)) throw keyError('passphrase_required', 'the private key is encrypted: give its passphrase');
+    if (/passphrase|decrypt|integrity/i.test(result.message)) throw keyError('wrong_passphrase', 'the passphrase does not decrypt the private key');
+    throw keyError('invalid_private_key', `the private key cannot be read: ${result.message}`);
+  }
+  const key = Array.isArray(result) ? (result[0] as ParsedKey | undefined) : result;
+  if (!key?.isPrivateKey()) throw keyError('invalid_private_key', 'this is not a private key');
+  return key;
+}
+
+function convertPkcs8(pem: string, passphrase: string | null, comment: string): string {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem', passphrase: passphrase ?? undefined });
+  } catch (error) {
+    const message = (error as Error).message;
+    const encrypted = pem.includes('BEGIN ENCRYPTED PRIVATE KEY');
+    if (encrypted && !passphrase) throw keyError('passphrase_required', 'the private key is encrypted: give its passphrase');
+    if (encrypted) throw keyError('wrong_passphrase', 'the passphrase does not decrypt the private key');
+    throw keyError('invalid_private_key', `the private key cannot be read: ${message}`);
+  }
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return key.export({ type: 'pkcs1', format: 'pem' }).toString();
+    case 'ec':
+      return key.export({ type: 'sec1', format: 'pem' }).toString();
+    case 'ed25519':
+      return openSshEd25519(key, comment);
+    default:
+      throw keyError('invalid_private_key', `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+  }
+}
+
+/** Writes an ed25519 key in the unencrypted `openssh-key-v1` container. */
+function openSshEd25519(key: KeyObject, comment: string): string {
+  const jwk = key.export({ format: 'jwk' });
+  const seed = Buffer.from(jwk.d ?? '', 'base64url');
+  const pub = Buffer.from(jwk.x ?? '', 'base64url');
+  const string = (b: Buffer | string) => {
+    const data = typeof b === 'string' ? Buffer.from(b) : b;
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    return Buffer.concat([length, data]);
+  };
+  const uint32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const publicBlob = Buffer.concat([string('ssh-ed25519'), string(pub)]);
+  const check = randomBytes(4).readUInt32BE(0);
+  let secret = Buffer.concat([uint32(check), uint32(check), string('ssh-ed25519'), string(pub), string(Buffer.concat([seed, pub])), string(comment)]);
+  const padding = Buffer.from(Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, i) => i + 1));
+  secret = Buffer.concat([secret, padding]);
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'), string('none'), string('none'), string(''), uint32(1), string(publicBlob), string(secret),
+  ]).toString('base64');
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.match(/.{1,70}/g)?.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}

@@ -1,0 +1,141 @@
+import type { TemporalConfig } from '../common/config';
+import { temporalUiLink } from '../common/temporal';
+import type { BackupJob, BackupJobRun, Host, Repo, Snapshot, SshKey } from '../db/entities';
+import type { components } from './contract.gen';
+
+/**
+ * The public shape of every resource. Secrets (sealed columns) have no field here, so they
+ * cannot leave the server by accident.
+ */
+type Schemas = components['schemas'];
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+const idOf = (entity: { id: number } | null) => entity?.id ?? null;
+
+export function repoView(repo: Repo): Schemas['Repo'] {
+  return {
+    id: repo.id,
+    name: repo.name,
+    path: repo.path,
+    description: repo.description,
+    alert_hours: repo.alertHours,
+    notify_email: repo.notifyEmail,
+    password_source: repo.passwordSource,
+    ssh_host_id: idOf(repo.sshHost),
+    snapshots_refreshed_at: iso(repo.snapshotsRefreshedAt),
+    created_at: repo.createdAt.toISOString(),
+    updated_at: repo.updatedAt.toISOString(),
+  };
+}
+
+export function hostView(host: Host): Schemas['Host'] {
+  return {
+    id: host.id,
+    name: host.name,
+    hostname: host.hostname,
+    port: host.port,
+    user: host.user,
+    ssh_key_id: idOf(host.sshKey),
+    description: host.description,
+    restore_original_enabled: host.restoreOriginalEnabled,
+    restore_managed_root: host.restoreManagedRoot,
+    restic_path: host.resticPath,
+    has_sudo_password: host.sudoPasswordSecret !== null,
+    host_key_fingerprint: host.hostKeyFingerprint,
+    host_key_type: host.hostKeyType,
+    host_key_pinned_at: iso(host.hostKeyPinnedAt),
+    created_at: host.createdAt.toISOString(),
+    updated_at: host.updatedAt.toISOString(),
+  };
+}
+
+export function sshKeyView(key: SshKey): Schemas['SshKey'] {
+  return {
+    id: key.id,
+    name: key.name,
+    host: key.host,
+    user: key.user,
+    port: key.port,
+    public_key: key.publicKey,
+    fingerprint: key.fingerprint,
+    key_type: key.keyType,
+    description: key.description,
+    created_at: key.createdAt.toISOString(),
+  };
+}
+
+export function backupJobView(job: BackupJob): Schemas['BackupJob'] {
+  return {
+    id: job.id,
+    name: job.name,
+    repo_id: job.repo.id,
+    repo_name: job.repo.name,
+    host_id: idOf(job.host),
+    host_name: job.host?.name ?? null,
+    source_paths: job.sourcePaths,
+    tags: job.tags,
+    excludes: job.excludes,
+    description: job.description,
+    schedule_enabled: job.scheduleEnabled,
+    schedule_hour: job.scheduleHour,
+    schedule_days: job.scheduleDays,
+    notify_on_failure: job.notifyOnFailure,
+    remote_repo_path: job.remoteRepoPath,
+    hostname_override: job.hostnameOverride,
+    last_run: iso(job.lastRun),
+    last_status: job.lastStatus,
+    last_run_id: job.lastRunId,
+    last_snapshot_id: job.lastSnapshotId,
+    last_error: job.lastError,
+    created_at: job.createdAt.toISOString(),
+    updated_at: job.updatedAt.toISOString(),
+  };
+}
+
+export function jobRunView(run: BackupJobRun, temporal: TemporalConfig, progress: Schemas['JobRun']['progress'] = null): Schemas['JobRun'] {
+  const duration = run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
+  return {
+    id: run.id,
+    kind: 'backup',
+    job_id: run.jobId,
+    repo_id: run.repoId,
+    host_id: run.hostId,
+    status: run.status,
+    trigger: run.trigger,
+    workflow_id: run.workflowId,
+    queued_at: run.queuedAt.toISOString(),
+    started_at: iso(run.startedAt),
+    finished_at: iso(run.finishedAt),
+    duration_ms: duration,
+    snapshot_id: run.snapshotId,
+    summary: run.summary,
+    progress: run.status === 'running' ? progress : null,
+    warnings: run.warnings,
+    failure: run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null,
+    attempts: run.attempts,
+    links: {
+      self: `/api/v1/backup-jobs/${run.jobId}/runs/${run.id}`,
+      job: `/api/v1/backup-jobs/${run.jobId}`,
+      temporal_ui: temporalUiLink(temporal, run.workflowId),
+    },
+  };
+}
+
+export function snapshotView(snapshot: Snapshot): Schemas['Snapshot'] {
+  return {
+    id: snapshot.id,
+    short_id: snapshot.shortId,
+    time: snapshot.timeText,
+    tree: snapshot.tree,
+    ...(snapshot.parent ? { parent: snapshot.parent } : {}),
+    paths: snapshot.paths,
+    hostname: snapshot.hostname,
+    username: snapshot.username,
+    ...(snapshot.uid !== null ? { uid: snapshot.uid } : {}),
+    ...(snapshot.gid !== null ? { gid: snapshot.gid } : {}),
+    ...(snapshot.excludes ? { excludes: snapshot.excludes } : {}),
+    tags: snapshot.tags,
+    ...(snapshot.programVersion ? { program_version: snapshot.programVersion } : {}),
+    ...(snapshot.summary ? { summary: snapshot.summary } : {}),
+  };
+}

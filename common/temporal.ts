@@ -1,0 +1,17 @@
+import type { ConnectionOptions } from '@temporalio/client';
+import type { TemporalConfig } from './config';
+
+/** gRPC connection options for a local dev server, a self-hosted cluster (TLS) or Temporal Cloud (API key). */
+export function temporalConnectionOptions(config: TemporalConfig): ConnectionOptions & { apiKey?: string } {
+  return {
+    address: config.address,
+    tls: config.tls ? {} : undefined,
+    apiKey: config.apiKey ?? undefined,
+  };
+}
+
+/** The Temporal UI page of one workflow execution, when the UI address is known. */
+export function temporalUiLink(config: TemporalConfig, workflowId: string): string | null {
+  if (!config.uiUrl) return null;
+  return `${config.uiUrl}/namespaces/${encodeURIComponent(config.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

@@ -1,0 +1,28 @@
+export * from './user';
+export * from './api-token';
+export * from './ssh-key';
+export * from './host';
+export * from './repo';
+export * from './backup-job';
+export * from './backup-job-run';
+export * from './snapshot';
+
+import { UserSchema } from './user';
+import { ApiTokenSchema } from './api-token';
+import { SshKeySchema } from './ssh-key';
+import { HostSchema } from './host';
+import { RepoSchema } from './repo';
+import { BackupJobSchema } from './backup-job';
+import { BackupJobRunSchema } from './backup-job-run';
+import { SnapshotSchema } from './snapshot';
+
+export const entitySchemas = [
+  UserSchema,
+  ApiTokenSchema,
+  SshKeySchema,
+  HostSchema,
+  RepoSchema,
+  BackupJobSchema,
+  BackupJobRunSchema,
+  SnapshotSchema,
+];

@@ -1,0 +1,6 @@
+import { Migration20261203000000_initial } from './Migration20261203000000_initial';
+
+/** Every migration, in order; listed explicitly so bundlers and test runners need no file discovery. */
+export const migrationsList = [
+  { name: 'Migration20261203000000_initial', class: Migration20261203000000_initial },
+];

@@ -1,0 +1,110 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
+import { buildApp } from '../../api/app';
+import { generateToken } from '../../api/auth/tokens';
+import type { Services } from '../../api/context';
+import { contractBackend, readContract } from '../../api/contract';
+import { closeServices, createServices } from '../../api/services';
+import type { AppConfig } from '../../common/config';
+import { ApiToken, User } from '../../db/entities';
+import { ensureFirstAdmin } from '../../db/first-admin';
+import { createWorker } from '../../worker/create-worker';
+import { ensureSearchAttributes } from '../../worker/search-attributes';
+import { ApiClient } from './api-client';
+import { createTestDatabase } from './database';
+import { stackEnv } from './stack-env';
+
+export interface Harness {
+  /** Authenticated as the first admin (all scopes); every response is checked against the contract. */
+  api: ApiClient;
+  adminToken: string;
+  services: Services;
+  config: AppConfig;
+  /** Mints a token for a new user of `role` with exactly `scopes`. */
+  createToken(options: { scopes: string[]; role?: string; readOnly?: boolean }): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole product in one test file: a fresh database, the Koa API on a loopback port and a
+ * worker on its own task queue, against the shared Temporal dev server, restic and sshd.
+ */
+export async function startHarness(options: { worker?: boolean } = {}): Promise<Harness> {
+  const stack = stackEnv();
+  const database = await createTestDatabase();
+  const config: AppConfig = {
+    databaseUrl: database.url,
+    temporal: {
+      address: stack.temporal.address,
+      namespace: stack.temporal.namespace,
+      taskQueue: `test-${randomUUID()}`,
+      uiUrl: 'http://127.0.0.1:8233',
+      tls: false,
+      apiKey: null,
+    },
+    resticBinary: stack.resticBinary,
+    secretKey: randomBytes(32),
+    api: { host: '127.0.0.1', port: 0 },
+  };
+  const services = await createServices(config);
+  const server: Server = buildApp(services).listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  let worker: Worker | null = null;
+  let workerRun: Promise<void> | null = null;
+  let workerConnection: NativeConnection | null = null;
+  if (options.worker !== false) {
+    const client = await Connection.connect({ address: config.temporal.address });
+    await ensureSearchAttributes(client, config.temporal.namespace);
+    await client.close();
+    workerConnection = await NativeConnection.connect({ address: config.temporal.address });
+    worker = await createWorker({
+      connection: workerConnection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      activityDeps: { orm: services.orm, secrets: services.secrets, resticBinary: config.resticBinary },
+      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger }),
+    });
+    workerRun = worker.run();
+  }
+
+  const admin = await ensureFirstAdmin(database.url);
+  if (!admin) throw new Error('a fresh database already had users');
+  const api = new ApiClient(baseUrl, admin.token, await contractBackend(readContract()));
+
+  return {
+    api,
+    adminToken: admin.token,
+    services,
+    config,
+    async createToken({ scopes, role = 'admin', readOnly = false }) {
+      const em = services.orm.em.fork();
+      const user = em.create(User, { username: `user-${randomUUID().slice(0, 8)}`, role });
+      const { token, prefix, hash } = generateToken();
+      em.create(ApiToken, { user, name: 'test token', prefix, tokenHash: hash, scopes, readOnly });
+      await em.flush();
+      return token;
+    },
+    async stop() {
+      worker?.shutdown();
+      await workerRun;
+      await workerConnection?.close();
+      await new Promise((resolve) => server.close(resolve));
+      await closeServices(services);
+      await database.drop();
+    },
+  };
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};

@@ -1,0 +1,36 @@
+import { Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../common/config';
+import { temporalConnectionOptions } from '../common/temporal';
+import { openOrm } from '../db/orm';
+import { SecretBox } from '../db/secret-box';
+import { createWorker } from './create-worker';
+import { ensureSearchAttributes } from './search-attributes';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const orm = await openOrm(config.databaseUrl);
+  const connectionOptions = temporalConnectionOptions(config.temporal);
+
+  const client = await Connection.connect(connectionOptions);
+  await ensureSearchAttributes(client, config.temporal.namespace);
+  await client.close();
+
+  const connection = await NativeConnection.connect(connectionOptions);
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    activityDeps: { orm, secrets: new SecretBox(config.secretKey), resticBinary: config.resticBinary },
+  });
+  console.log(`worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace})`);
+  // Worker.run() returns after SIGINT/SIGTERM once in-flight tasks are handed back.
+  await worker.run();
+  await connection.close();
+  await orm.close();
+}
+
+main().catch((error: unknown) => {
+  console.error('worker failed:', error);
+  process.exit(1);
+});

@@ -1,0 +1,15 @@
+import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+import { failureCode } from '../common/failures';
+
+export interface FailureDescription {
+  code: string;
+  message: string;
+}
+
+/** What went wrong in an activity, as the code and message a run records. */
+export function describeFailure(error: unknown): FailureDescription {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure) return { code: failureCode(cause.type), message: cause.message };
+  if (cause instanceof TimeoutFailure) return { code: 'timeout', message: `timed out (${cause.timeoutType})` };
+  return { code: 'internal_error', message: error instanceof Error ? error.message : String(error) };
+}

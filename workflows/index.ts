@@ -1,0 +1,4 @@
+// Every workflow the worker serves; the worker bundles this file.
+export * from './backup-job-run';
+export * from './repository';
+export * from './connection-tests';

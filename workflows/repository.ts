@@ -1,0 +1,20 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { NON_RETRYABLE_FAILURES } from '../common/failures';
+
+// The caller waits for these: one attempt, and a failure goes straight back to it.
+const once = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 1 } });
+const refresh = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 2, nonRetryableErrorTypes: NON_RETRYABLE_FAILURES },
+});
+
+/** Initialises a new restic repository at a registered repository's path. */
+export async function repositoryInit(input: { repoId: number }): Promise<{ repositoryId: string | null }> {
+  return once.initRepository(input);
+}
+
+/** Reloads a repository's snapshot catalogue from restic. */
+export async function snapshotCatalogueRefresh(input: { repoId: number }): Promise<{ count: number }> {
+  return refresh.refreshSnapshotCatalogue(input);
+}
