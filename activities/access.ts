@@ -100,3 +100,15 @@ export async function withResticSession<T>(deps: ActivityDeps, place: ResticPlac
     client.end();
   }
 }
+
+/** Hands restic the password in a 0600 file of a private temporary directory, removed afterwards. */
+export async function withPasswordFile<T>(access: RepositoryAccess, use: (access: RepositoryAccess) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'bcp-pw-'));
+  try {
+    const passwordFile = join(dir, 'password');
+    await writeFile(passwordFile, access.password, { mode: 0o600 });
+    return await use({ ...access, passwordFile });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

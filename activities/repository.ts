@@ -1,6 +1,6 @@
 import { FailureType } from '../common/failures';
 import { BackupJob, Repo, Snapshot } from '../db/entities';
-import { withRepositoryAccess, withResticSession } from './access';
+import { withPasswordFile, withRepositoryAccess, withResticSession } from './access';
 import type { ActivityDeps } from './deps';
 import { localExecutor } from './executors';
 import { typedFailure } from './failure';
@@ -36,11 +36,13 @@ export function repositoryActivities(deps: ActivityDeps) {
       const repo = await loadRepo(repoId);
       let repositoryId: string | null = null;
       const result = await withRepositoryAccess(repo, deps.secrets, (access) =>
-        runRestic(localExecutor, deps.resticBinary, access, ['init', '--json'], {
-          onJson: (message) => {
-            if (typeof message.id === 'string') repositoryId = message.id;
-          },
-        }),
+        withPasswordFile(access, (withFile) =>
+          runRestic(localExecutor, deps.resticBinary, withFile, ['init', '--json'], {
+            onJson: (message) => {
+              if (typeof message.id === 'string') repositoryId = message.id;
+            },
+          }),
+        ),
       );
       if (result.exitCode === 0) return { repositoryId };
       const text = `${result.exitError ?? ''}\n${result.stderrTail.join('\n')}`;

@@ -3,10 +3,15 @@ import { FailureType } from '../common/failures';
 import { typedFailure } from './failure';
 import { COMMAND_NOT_FOUND, type Executor } from './executors';
 
-/** How to open one repository: where it is, its password (sent on stdin only) and `-o` options. */
+/**
+ * How to open one repository: where it is, its password and `-o` options. restic reads the
+ * password from stdin, or from `passwordFile` (a private temporary file) for `init`, which
+ * asks for it twice.
+ */
 export interface RepositoryAccess {
   repository: string;
   password: string;
+  passwordFile?: string;
   options?: string[];
 }
 
@@ -34,8 +39,9 @@ const MAX_WARNINGS = 100;
 export const ResticExit = { ok: 0, fatal: 1, partial: 3, noRepository: 10, locked: 11, wrongPassword: 12 } as const;
 
 export function globalArgs(binary: string, access: RepositoryAccess): string[] {
-  // The password is read from stdin, never from the command line or the environment.
-  return [binary, '-r', access.repository, '--password-file', '/dev/stdin', ...(access.options ?? []).flatMap((o) => ['-o', o])];
+  // Never the password itself on the command line or in the environment: stdin or a 0600 file.
+  const passwordFile = access.passwordFile ? ['--password-file', access.passwordFile] : [];
+  return [binary, '-r', access.repository, ...passwordFile, ...(access.options ?? []).flatMap((o) => ['-o', o])];
 }
 
 export interface BackupSpec {
@@ -70,7 +76,7 @@ export async function runRestic(
     if (result.warnings.length < MAX_WARNINGS) result.warnings.push(text);
   };
   result.exitCode = await exec([...globalArgs(binary, access), ...args], {
-    stdin: `${access.password}\n`,
+    stdin: access.passwordFile ? '' : `${access.password}\n`,
     env: { RESTIC_PROGRESS_FPS: '1', ...options.env },
     signal: options.signal,
     onStdoutLine: (line) => {

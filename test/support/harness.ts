@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { buildApp } from '../../api/app';
 import { generateToken } from '../../api/auth/tokens';
 import type { Services } from '../../api/context';
@@ -58,6 +58,7 @@ export async function startHarness(options: { worker?: boolean } = {}): Promise<
   let workerRun: Promise<void> | null = null;
   let workerConnection: NativeConnection | null = null;
   if (options.worker !== false) {
+    installQuietRuntime();
     const client = await Connection.connect({ address: config.temporal.address });
     await ensureSearchAttributes(client, config.temporal.namespace);
     await client.close();
@@ -98,6 +99,18 @@ export async function startHarness(options: { worker?: boolean } = {}): Promise<
       await database.drop();
     },
   };
+}
+
+let runtimeInstalled = false;
+/** The SDK's own logs at WARN: worker state changes would bury the test output. */
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // already installed in this process by an earlier test file
+  }
 }
 
 const quietLogger = {
