@@ -1622,6 +1622,7 @@ export interface components {
             /**
              * Format: uri
              * @description `https://` URL on port 443 whose host resolves only to public addresses (checked at save time and again at each delivery, with the resolved IP pinned).
+             * @example https://hooks.example.org/backup
              */
             url: string;
             /** @description Events to deliver. Must not be empty. */
@@ -1636,6 +1637,7 @@ export interface components {
             /**
              * Format: uri
              * @description `https://` URL on port 443 whose host resolves only to public addresses (checked at save time and again at each delivery, with the resolved IP pinned).
+             * @example https://hooks.example.org/backup
              */
             url?: string;
             /** @description Events to deliver. Must not be empty. */
@@ -1802,7 +1804,10 @@ export interface components {
              * @default false
              */
             read_data: boolean;
-            /** @description Verify a subset of the data (`--read-data-subset`), e.g. `5%`, `1/10`, `500M`. Ignored when `read_data` is true. */
+            /**
+             * @description Verify a subset of the data (`--read-data-subset`), e.g. `5%`, `1/10`, `500M`. Ignored when `read_data` is true.
+             * @example 10%
+             */
             read_data_subset?: string;
         };
         /** @description Output of `restic stats --json` for the requested mode (restic's field names). */
@@ -1933,6 +1938,7 @@ export interface components {
             /**
              * @description CSV of weekdays, 1 = Monday ... 7 = Sunday.
              * @default 1
+             * @example 1,3,5
              */
             schedule_days: string;
             /** @default true */
@@ -1954,7 +1960,10 @@ export interface components {
             description?: string | null;
             schedule_enabled?: boolean;
             schedule_hour?: number;
-            /** @description CSV of weekdays, 1 = Monday ... 7 = Sunday. */
+            /**
+             * @description CSV of weekdays, 1 = Monday ... 7 = Sunday.
+             * @example 1,3,5
+             */
             schedule_days?: string;
             notify_on_failure?: boolean;
             remote_repo_path?: string | null;
@@ -2143,6 +2152,7 @@ export interface components {
             description: string | null;
             schedule_enabled: boolean;
             schedule_hour: number;
+            /** @example 1,3,5 */
             schedule_days: string;
             notification_policy: components["schemas"]["NotificationPolicy"];
             retry_policy: components["schemas"]["RetryPolicy"];
@@ -2176,7 +2186,10 @@ export interface components {
             schedule_enabled: boolean;
             /** @default 2 */
             schedule_hour: number;
-            /** @default 1 */
+            /**
+             * @default 1
+             * @example 1,3,5
+             */
             schedule_days: string;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             retry_policy?: components["schemas"]["RetryPolicy"];
@@ -2196,12 +2209,16 @@ export interface components {
             description?: string | null;
             schedule_enabled?: boolean;
             schedule_hour?: number;
+            /** @example 1,3,5 */
             schedule_days?: string;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             retry_policy?: components["schemas"]["RetryPolicy"];
         };
         CopyJobRunRequest: {
-            /** @description Copy only this snapshot (short or full id); omitted = every snapshot missing from the destination. */
+            /**
+             * @description Copy only this snapshot (short or full id); omitted = every snapshot missing from the destination.
+             * @example 4bba301e
+             */
             snapshot_id?: string;
         };
         /** @description A restore (run resource of a restore workflow). A failed restore ends with `status: failed`. */
@@ -2284,7 +2301,10 @@ export interface components {
         RestoreCreate: {
             /** @description Repository (must be in the caller's repository scope). */
             repo_id: number;
-            /** @description Snapshot id (short or full) or `latest`. */
+            /**
+             * @description Snapshot id (short or full) or `latest`.
+             * @example latest
+             */
             snapshot_id: string;
             /** @description Paths inside the snapshot to restore (`--include`); a single string is accepted for compatibility. Omitted = the whole snapshot. */
             include?: string | string[];
@@ -2338,7 +2358,10 @@ export interface components {
             user: string;
             ssh_key_id?: number | null;
             description?: string | null;
-            /** @description Absolute path. */
+            /**
+             * @description Absolute path.
+             * @example /etc
+             */
             restore_managed_root?: string | null;
             /** @default false */
             restore_original_enabled: boolean;
@@ -2357,7 +2380,10 @@ export interface components {
             user?: string;
             ssh_key_id?: number | null;
             description?: string | null;
-            /** @description Absolute path. */
+            /**
+             * @description Absolute path.
+             * @example /etc
+             */
             restore_managed_root?: string | null;
             restore_original_enabled?: boolean;
             /** @description Password for `sudo -S` on the host. Encrypted at rest, never returned, never on a command line. */
@@ -2510,6 +2536,7 @@ export interface components {
             host_name: string | null;
             schedule_enabled: boolean;
             schedule_hour: number;
+            /** @example 1,3,5 */
             schedule_days: string;
             /** @description Human-readable summary, e.g. `Mon, Wed, Fri at 02:00`. */
             schedule_summary: string;
@@ -2534,6 +2561,7 @@ export interface components {
             dest_path: string;
             schedule_enabled: boolean;
             schedule_hour: number;
+            /** @example 1,3,5 */
             schedule_days: string;
             /** @description Human-readable summary, e.g. `Mon, Wed, Fri at 02:00`. */
             schedule_summary: string;
