@@ -26,7 +26,6 @@ export function sshTargetForHost(host: Host, secrets: SecretBox, options: { requ
     port: host.port,
     user: host.user,
     privateKey: secrets.open(host.sshKey.privateKeySecret, SecretPurpose.sshPrivateKey),
-    passphrase: host.sshKey.passphraseSecret ? secrets.open(host.sshKey.passphraseSecret, SecretPurpose.sshPassphrase) : null,
     pinnedFingerprint: host.hostKeyFingerprint,
   };
 }
@@ -53,9 +52,6 @@ export async function withRepositoryAccess<T>(
 
   const host = repo.sshHost;
   const target = sshTargetForHost(host, secrets, { requirePinnedKey: true });
-  if (target.passphrase) {
-    throw typedFailure(FailureType.InvalidConfiguration, `sftp repositories need an SSH key without passphrase (host ${host.name})`);
-  }
   const dir = await mkdtemp(join(tmpdir(), 'bcp-sftp-'));
   try {
     const keyFile = join(dir, 'id');

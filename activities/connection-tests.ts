@@ -19,26 +19,37 @@ const CONNECTION_ERROR_CODES: Record<string, ConnectionError['code']> = {
   [FailureType.InvalidConfiguration]: 'ssh_error',
 };
 
-interface Attempt {
+type SeenKey = { fingerprint: string; type: string };
+
+interface Attempt<T> {
+  /** The key the server presented during the handshake, logged in or not. */
+  seen: SeenKey | null;
+  mismatch: boolean;
+  /** Set once logged in. */
   hostKey: HostKeyInfo | null;
-  mismatch: { actual: string; type: string } | null;
   error: ConnectionError | null;
+  value?: T;
 }
 
 /** Connects once; a refused key, an unreachable host or a changed host key are results, not exceptions. */
-async function tryConnect<T>(target: SshTarget, use: (session: Awaited<ReturnType<typeof openSsh>>) => Promise<T>): Promise<Attempt & { value?: T }> {
+async function tryConnect<T>(target: SshTarget, use: (session: Awaited<ReturnType<typeof openSsh>>) => Promise<T>): Promise<Attempt<T>> {
   try {
     const session = await openSsh(target);
     try {
-      return { hostKey: session.hostKey, mismatch: null, error: null, value: await use(session) };
+      const { fingerprint, type } = session.hostKey;
+      return { seen: { fingerprint, type }, mismatch: false, hostKey: session.hostKey, error: null, value: await use(session) };
     } finally {
       session.client.end();
     }
   } catch (error) {
     if (!(error instanceof ApplicationFailure)) throw error;
-    const details = (error.details?.[0] ?? null) as { actual?: string; type?: string } | null;
-    const mismatch = error.type === FailureType.HostKeyMismatch && details?.actual ? { actual: details.actual, type: details.type ?? 'unknown' } : null;
-    return { hostKey: null, mismatch, error: { code: CONNECTION_ERROR_CODES[error.type ?? ''] ?? 'ssh_error', message: error.message } };
+    const details = (error.details?.[0] ?? null) as { seen?: SeenKey | null } | null;
+    return {
+      seen: details?.seen ?? null,
+      mismatch: error.type === FailureType.HostKeyMismatch,
+      hostKey: null,
+      error: { code: CONNECTION_ERROR_CODES[error.type ?? ''] ?? 'ssh_error', message: error.message },
+    };
   }
 }
 
@@ -66,10 +77,10 @@ export function connectionTestActivities(deps: ActivityDeps) {
       const latency = Date.now() - started;
 
       if (!attempt.hostKey) {
-        return {
-          success: false, latency_ms: latency, expected_fingerprint: expected, restic: null, error: attempt.error,
-          host_key: attempt.mismatch ? { fingerprint: attempt.mismatch.actual, type: attempt.mismatch.type, status: 'mismatch' } : null,
-        };
+        // Without a login nothing is pinned; a key seen in the handshake is still reported.
+        const { seen } = attempt;
+        const hostKey = !seen ? null : attempt.mismatch ? { ...seen, status: 'mismatch' as const } : seen.fingerprint === expected ? { ...seen, status: 'verified' as const } : null;
+        return { success: false, latency_ms: latency, expected_fingerprint: expected, restic: null, error: attempt.error, host_key: hostKey };
       }
       let status: 'pinned' | 'verified' = 'verified';
       if (!expected) {
@@ -106,23 +117,17 @@ export function connectionTestActivities(deps: ActivityDeps) {
           port: key.port,
           user: key.user,
           privateKey: deps.secrets.open(key.privateKeySecret, SecretPurpose.sshPrivateKey),
-          passphrase: key.passphraseSecret ? deps.secrets.open(key.passphraseSecret, SecretPurpose.sshPassphrase) : null,
           pinnedFingerprint: pinned,
         },
         async () => true,
       );
       const latency = Date.now() - started;
-      if (!attempt.hostKey) {
-        return {
-          success: false, latency_ms: latency, error: attempt.error,
-          host_key: attempt.mismatch ? { fingerprint: attempt.mismatch.actual, type: attempt.mismatch.type, status: 'mismatch' } : null,
-        };
-      }
+      const { seen } = attempt;
       return {
-        success: true,
+        success: attempt.error === null,
         latency_ms: latency,
-        host_key: { fingerprint: attempt.hostKey.fingerprint, type: attempt.hostKey.type, status: pinned ? 'verified' : 'unpinned' },
-        error: null,
+        host_key: seen ? { ...seen, status: attempt.mismatch ? 'mismatch' : pinned ? 'verified' : 'unpinned' } : null,
+        error: attempt.error,
       };
     },
   };

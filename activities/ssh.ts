@@ -8,7 +8,6 @@ export interface SshTarget {
   port: number;
   user: string;
   privateKey: string;
-  passphrase?: string | null;
   /** `SHA256:...`; null accepts any key (trust on first use: the caller pins what it saw). */
   pinnedFingerprint: string | null;
   readyTimeoutMs?: number;
@@ -40,22 +39,24 @@ export function openSsh(target: SshTarget): Promise<{ client: Client; hostKey: H
     client.on('error', (error: Error & { level?: string; code?: string }) => {
       client.end();
       const where = `${target.user}@${target.hostname}:${target.port}`;
+      // What the server presented, if the handshake got that far: callers report it.
+      const details = { expected: target.pinnedFingerprint, seen: seen ? { fingerprint: seen.fingerprint, type: seen.type } : null };
       if (mismatch && seen) {
         reject(
           typedFailure(
             FailureType.HostKeyMismatch,
             `host key of ${target.hostname}:${target.port} changed: expected ${target.pinnedFingerprint}, got ${seen.fingerprint}`,
-            { expected: target.pinnedFingerprint, actual: seen.fingerprint, type: seen.type },
+            details,
           ),
         );
       } else if (error.level === 'client-authentication') {
-        reject(typedFailure(FailureType.SshAuthFailed, `authentication as ${where} failed: the key was not accepted`));
+        reject(typedFailure(FailureType.SshAuthFailed, `authentication as ${where} failed: the key was not accepted`, details));
       } else if (error.level === 'client-timeout' || (error.code && UNREACHABLE_CODES.has(error.code))) {
-        reject(typedFailure(FailureType.HostUnreachable, `cannot reach ${where}: ${error.code ?? error.message}`));
+        reject(typedFailure(FailureType.HostUnreachable, `cannot reach ${where}: ${error.code ?? error.message}`, details));
       } else if (/passphrase|private key|Cannot parse/i.test(error.message)) {
-        reject(typedFailure(FailureType.InvalidConfiguration, `the SSH key cannot be used: ${error.message}`));
+        reject(typedFailure(FailureType.InvalidConfiguration, `the SSH key cannot be used: ${error.message}`, details));
       } else {
-        reject(typedFailure(FailureType.SshError, `SSH to ${where} failed: ${error.message}`));
+        reject(typedFailure(FailureType.SshError, `SSH to ${where} failed: ${error.message}`, details));
       }
     });
     try {
@@ -64,7 +65,6 @@ export function openSsh(target: SshTarget): Promise<{ client: Client; hostKey: H
         port: target.port,
         username: target.user,
         privateKey: target.privateKey,
-        passphrase: target.passphrase ?? undefined,
         readyTimeout: target.readyTimeoutMs ?? 20_000,
         hostVerifier: (key: Buffer) => {
           seen = hostKeyInfo(key);

@@ -17,8 +17,9 @@ function entityManager(services: Services): Middleware<ApiState> {
 }
 
 /**
- * The API: request id -> error envelope -> Swagger assets -> JSON body -> contract match (404/405)
- * -> bearer auth and scope -> contract validation (422) -> handler by operationId (or 501).
+ * The API: request id -> error envelope -> Swagger assets -> contract match (404/405) -> bearer
+ * auth and scope (401/403) -> JSON body (400) -> contract validation (422) -> handler by
+ * operationId (or 501).
  */
 export function buildApp(services: Services): Koa<ApiState, { services: Services }> {
   const app = new Koa<ApiState, { services: Services }>({ proxy: process.env.TRUST_PROXY === '1' });
@@ -28,9 +29,9 @@ export function buildApp(services: Services): Koa<ApiState, { services: Services
   app.use(errorEnvelope());
   app.use(assets.routes());
   app.use(entityManager(services));
-  app.use(jsonBody());
   app.use(matchOperation(services.contract));
   app.use(authenticate(services));
+  app.use(jsonBody());
   app.use(validateRequest(services.contract));
   app.use(dispatch(handlers));
   return app;

@@ -4,9 +4,9 @@ import type { ParameterizedContext } from 'koa';
 import type OpenAPIBackend from 'openapi-backend';
 import type { Document, Operation } from 'openapi-backend';
 import type { TemporalConfig } from '../common/config';
-import type { ApiToken, User } from '../db/entities';
 import type { SecretBox } from '../db/secret-box';
 import type { Scope } from './auth/scopes';
+import type { TokenRecord, UserRecord } from './auth/token-lookup';
 import type { operations } from './contract.gen';
 
 /** Long-lived collaborators of every request, fixed when the app is built. */
@@ -20,8 +20,8 @@ export interface Services {
 }
 
 export interface AuthContext {
-  token: ApiToken;
-  user: User;
+  token: TokenRecord;
+  user: UserRecord;
   scopes: Set<Scope>;
 }
 

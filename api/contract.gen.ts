@@ -1385,7 +1385,7 @@ export interface components {
             required_scope?: string;
             /** @description With `missing_field` (and some 422 codes): the offending request field. */
             field?: string;
-            /** @description With `validation_error`: one entry per failing field (JSON pointer-like path, e.g. `source_paths/0`). */
+            /** @description With `validation_error`: one entry per failing field (JSON pointer-like path, e.g. `source_paths[0]`). */
             fields?: {
                 field: string;
                 message: string;
@@ -2351,10 +2351,14 @@ export interface components {
         };
         HostCreate: {
             name: string;
+            /** @description A DNS name, an IPv4 address or an IPv6 address (no brackets). */
             hostname: string;
             /** @default 22 */
             port: number;
-            /** @default root */
+            /**
+             * @description A login name (letters, digits, `_`, `.`, `-`; not starting with `-`).
+             * @default root
+             */
             user: string;
             ssh_key_id?: number | null;
             description?: string | null;
@@ -2375,8 +2379,10 @@ export interface components {
         /** @description Fields to change (at least one). */
         HostUpdate: {
             name?: string;
+            /** @description A DNS name, an IPv4 address or an IPv6 address (no brackets). */
             hostname?: string;
             port?: number;
+            /** @description A login name (letters, digits, `_`, `.`, `-`; not starting with `-`). */
             user?: string;
             ssh_key_id?: number | null;
             description?: string | null;
@@ -2446,8 +2452,12 @@ export interface components {
         };
         SshKeyCreate: {
             name: string;
+            /** @description A DNS name, an IPv4 address or an IPv6 address (no brackets). */
             host: string;
-            /** @default root */
+            /**
+             * @description A login name (letters, digits, `_`, `.`, `-`; not starting with `-`).
+             * @default root
+             */
             user: string;
             /** @default 22 */
             port: number;

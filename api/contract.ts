@@ -29,7 +29,12 @@ export async function contractBackend(document: Document = readContract()): Prom
       return ajv;
     },
   });
-  return backend.init();
+  await backend.init();
+  // The document never changes after init, but openapi-backend rebuilds this list on every
+  // match and validation; building it once takes a millisecond off each request.
+  const operations = backend.router.getOperations();
+  backend.router.getOperations = () => operations;
+  return backend;
 }
 
 /** The scopes an operation requires (its bearerAuth requirement); null for a public operation. */

@@ -12,6 +12,12 @@ export function respond<T>(ctx: Context, status: number, data: T, meta: Record<s
   ctx.body = { data, meta, error: null } satisfies Envelope<T>;
 }
 
+/** 201 with the new resource and its address (relative to /api/v1) in Location. */
+export function respondCreated<T>(ctx: Context, path: string, data: T): void {
+  ctx.set('Location', `/api/v1${path}`);
+  respond(ctx, 201, data);
+}
+
 export function respondNoContent(ctx: Context): void {
   ctx.status = 204;
   ctx.body = null;

@@ -1,6 +1,7 @@
 /** restic backends addressed by a `<scheme>:` prefix rather than a local path. */
 const BACKEND = /^(sftp|rest|s3|b2|azure|gs|swift|rclone):/;
 const PSEUDO_FILESYSTEMS = ['/proc', '/sys', '/dev'];
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function isBackendString(path: string): boolean {
   return BACKEND.test(path);
@@ -12,15 +13,14 @@ export function isBackendString(path: string): boolean {
  */
 export function localPathProblem(path: string): string | null {
   if (!path.startsWith('/')) return 'must be an absolute path';
-   
-  if (/[\u0000-\u001f\u007f]/.test(path)) return 'must not contain control characters';
+  if (CONTROL.test(path)) return 'must not contain control characters';
   if (path.split('/').includes('..')) return 'must not contain ".." segments';
-  if (PSEUDO_FILESYSTEMS.some((root) => path === root || path.startsWith(`${root}/`))) return `must not be under ${path.split('/')[1] ? `/${path.split('/')[1]}` : path}`;
-  return null;
+  const pseudo = PSEUDO_FILESYSTEMS.find((root) => path === root || path.startsWith(`${root}/`));
+  return pseudo ? `must not be under ${pseudo}` : null;
 }
 
 /** A repository location: a backend string, or a local path that passes localPathProblem. */
 export function repositoryPathProblem(path: string): string | null {
-  if (isBackendString(path)) return /[\u0000-\u001f\u007f]/.test(path) ? 'must not contain control characters' : null;
+  if (isBackendString(path)) return CONTROL.test(path) ? 'must not contain control characters' : null;
   return localPathProblem(path);
 }

@@ -9,11 +9,9 @@ import { contractBackend, readContract } from './contract';
 /** Opens what the API needs: the database, a Temporal client and the parsed contract. */
 export async function createServices(config: AppConfig): Promise<Services> {
   const document = readContract();
-  const [orm, connection, contract] = await Promise.all([
-    openOrm(config.databaseUrl),
-    Connection.connect(temporalConnectionOptions(config.temporal)),
-    contractBackend(document),
-  ]);
+  const [orm, contract] = await Promise.all([openOrm(config.databaseUrl), contractBackend(document)]);
+  // Connects on first use: the API serves what needs no workflow even while Temporal is down.
+  const connection = Connection.lazy(temporalConnectionOptions(config.temporal));
   return {
     orm,
     temporal: new Client({ connection, namespace: config.temporal.namespace }),

@@ -4,9 +4,8 @@ import { fingerprintOf } from '../common/ssh-fingerprint';
 import { ApiError } from './errors';
 
 export interface KeyMaterial {
-  /** The private key to store (sealed): as given, or converted to a format ssh2 reads. */
+  /** The private key to store (sealed), unencrypted: as given, or converted to a format ssh2 reads. */
   privateKey: string;
-  passphrase: string | null;
   publicKey: string;
   fingerprint: string;
   keyType: string;
@@ -19,27 +18,28 @@ function keyError(code: string, message: string): ApiError {
 /** A new ed25519 key pair, in OpenSSH format. */
 export function generateKey(comment: string): KeyMaterial {
   const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return describe(pair.private, null, comment);
+  return describe(pair.private, comment);
 }
 
 /**
- * Reads an OpenSSH or PEM (PKCS#1, SEC1, PKCS#8, encrypted or not) private key. PKCS#8 keys,
- * which ssh2 cannot read, are converted once here to a format it can.
+ * Reads an OpenSSH or PEM (PKCS#1, SEC1, PKCS#8, encrypted or not) private key. An encrypted
+ * key is decrypted once, here: its passphrase is not kept (the key is sealed at rest instead).
+ * PKCS#8 keys, which ssh2 cannot read, are converted to a format it can.
  */
 export function importKey(privateKey: string, passphrase: string | null, comment: string): KeyMaterial {
   const text = privateKey.trim() + '\n';
-  if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
-    return describe(convertPkcs8(text, passphrase, comment), null, comment);
-  }
-  return describe(text, passphrase, comment);
+  if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) return describe(convertPkcs8(text, passphrase, comment), comment);
+  if (!passphrase) return describe(text, comment);
+  // ssh2 exposes the decrypted key as PEM (PKCS#1, SEC1, or PKCS#8 for ed25519).
+  const decrypted = (parse(text, passphrase) as ParsedKey & { getPrivatePEM(): string }).getPrivatePEM();
+  return describe(/BEGIN PRIVATE KEY/.test(decrypted) ? convertPkcs8(decrypted, null, comment) : decrypted, comment);
 }
 
-function describe(privateKey: string, passphrase: string | null, comment: string): KeyMaterial {
-  const parsed = parse(privateKey, passphrase);
+function describe(privateKey: string, comment: string): KeyMaterial {
+  const parsed = parse(privateKey, null);
   const blob = parsed.getPublicSSH();
   return {
     privateKey,
-    passphrase,
     publicKey: `${parsed.type} ${blob.toString('base64')} ${comment}`.trim(),
     fingerprint: fingerprintOf(blob),
     keyType: parsed.type,

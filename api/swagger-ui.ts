@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Router from '@koa/router';
-import { getAbsoluteFSPath } from 'swagger-ui-dist';
+// The absolute-path module only: the package's main entry loads the whole UI bundle into the API process.
+import getAbsoluteFSPath from 'swagger-ui-dist/absolute-path';
 import { API_ROOT } from './contract';
 
 const ASSETS_PATH = `${API_ROOT}/docs/assets`;
@@ -34,6 +35,7 @@ export function swaggerUiPage(): string {
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
       layout: 'StandaloneLayout',
       persistAuthorization: true,
+      validatorUrl: null,
     });
   </script>
 </body>

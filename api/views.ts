@@ -1,6 +1,7 @@
 import type { TemporalConfig } from '../common/config';
 import { temporalUiLink } from '../common/temporal';
 import type { BackupJob, BackupJobRun, Host, Repo, Snapshot, SshKey } from '../db/entities';
+import type { Row } from './pagination';
 import type { components } from './contract.gen';
 
 /**
@@ -10,9 +11,12 @@ import type { components } from './contract.gen';
 type Schemas = components['schemas'];
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
-const idOf = (entity: { id: number } | null) => entity?.id ?? null;
+/** A to-one relation: a loaded entity, or the foreign key of a plain row. */
+type Ref = { id: number } | number | null;
+const idOf = (ref: Ref) => (typeof ref === 'number' ? ref : (ref?.id ?? null));
+type Viewable<T, R extends keyof T> = Omit<T, R> & { [K in R]: Ref };
 
-export function repoView(repo: Repo): Schemas['Repo'] {
+export function repoView(repo: Viewable<Repo, 'sshHost'>): Schemas['Repo'] {
   return {
     id: repo.id,
     name: repo.name,
@@ -28,7 +32,7 @@ export function repoView(repo: Repo): Schemas['Repo'] {
   };
 }
 
-export function hostView(host: Host): Schemas['Host'] {
+export function hostView(host: Viewable<Host, 'sshKey'>): Schemas['Host'] {
   return {
     id: host.id,
     name: host.name,
@@ -64,14 +68,16 @@ export function sshKeyView(key: SshKey): Schemas['SshKey'] {
   };
 }
 
-export function backupJobView(job: BackupJob): Schemas['BackupJob'] {
+/** A job with the names of its repository and host (`names` for plain rows, else the loaded relations). */
+export function backupJobView(job: BackupJob | Row<BackupJob>, names?: { repo: string; host: string | null }): Schemas['BackupJob'] {
+  const loaded = typeof job.repo === 'object' ? (job as BackupJob) : null;
   return {
     id: job.id,
     name: job.name,
-    repo_id: job.repo.id,
-    repo_name: job.repo.name,
+    repo_id: idOf(job.repo) as number,
+    repo_name: names?.repo ?? loaded?.repo.name ?? '',
     host_id: idOf(job.host),
-    host_name: job.host?.name ?? null,
+    host_name: names ? names.host : (loaded?.host?.name ?? null),
     source_paths: job.sourcePaths,
     tags: job.tags,
     excludes: job.excludes,

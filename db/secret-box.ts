@@ -37,6 +37,5 @@ export class SecretBox {
 export const SecretPurpose = {
   repoPassword: 'repos.password',
   sshPrivateKey: 'ssh_keys.private_key',
-  sshPassphrase: 'ssh_keys.passphrase',
   sudoPassword: 'hosts.sudo_password',
 } as const;

@@ -5,6 +5,7 @@ import { requiredScopes } from '../contract';
 import { ApiError } from '../errors';
 import { userPermissions } from './roles';
 import { effectiveScopes, SCOPES } from './scopes';
+import { findToken } from './token-lookup';
 import { hashToken, isWellFormedToken } from './tokens';
 
 const LAST_USED_EVERY_MS = 60_000;
@@ -25,13 +26,13 @@ export function authenticate(services: Pick<Services, 'document'>): Middleware<A
     if (!isWellFormedToken(bearer)) throw new ApiError(401, 'invalid_token', 'the token is not valid');
 
     const em = ctx.state.em;
-    const token = await em.findOne(ApiToken, { tokenHash: hashToken(bearer) }, { populate: ['user'] });
-    if (!token) throw new ApiError(401, 'invalid_token', 'the token is not valid');
+    const found = await findToken(em, hashToken(bearer));
+    if (!found) throw new ApiError(401, 'invalid_token', 'the token is not valid');
+    const { token, user } = found;
     const now = new Date();
     if (token.revokedAt) throw new ApiError(401, 'token_revoked', 'the token has been revoked');
     if (token.expiresAt && token.expiresAt <= now) throw new ApiError(401, 'token_expired', 'the token has expired');
 
-    const user = token.user;
     if (!user.enabled) throw new ApiError(403, 'user_disabled', 'the token owner is disabled');
     if (user.suspendedUntil && user.suspendedUntil > now) throw new ApiError(403, 'user_suspended', 'the token owner is suspended');
     if (user.accountExpiresAt && user.accountExpiresAt <= now) throw new ApiError(403, 'user_expired', 'the token owner account has expired');

@@ -1,9 +1,9 @@
 import { BackupJob, BackupJobRun, Host, Repo } from '../../db/entities';
 import { ACTIVE_RUN_STATUSES, readRunProgress, startBackupRun, waitForRun } from '../backup-runs';
 import { authOf, type ApiContext, type RequestBody } from '../context';
-import { respond, respondNoContent } from '../envelope';
+import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField, notFound } from '../errors';
-import { pageMeta, pageOf } from '../pagination';
+import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 import { localPathProblem } from '../paths';
 import { backupJobView, jobRunView } from '../views';
 
@@ -36,14 +36,12 @@ function checkSourcePaths(paths: string[]): void {
 }
 
 export async function listBackupJobs(ctx: ApiContext): Promise<void> {
+  const { em } = ctx.state;
   const page = pageOf(ctx.state.query);
-  const [jobs, total] = await ctx.state.em.findAndCount(BackupJob, {}, {
-    orderBy: { id: 'asc' },
-    limit: page.perPage,
-    offset: page.offset,
-    populate: POPULATE,
-  });
-  respond(ctx, 200, jobs.map(backupJobView), pageMeta(page, total));
+  const [jobs, total] = await findPage(em, BackupJob, page);
+  const [repos, hosts] = await Promise.all([namesById(em, Repo, jobs.map((j) => j.repo)), namesById(em, Host, jobs.map((j) => j.host))]);
+  const views = jobs.map((job) => backupJobView(job, { repo: repos.get(job.repo as number) ?? '', host: job.host === null ? null : (hosts.get(job.host) ?? null) }));
+  respond(ctx, 200, views, pageMeta(page, total));
 }
 
 export async function getBackupJob(ctx: ApiContext): Promise<void> {
@@ -69,7 +67,7 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
     hostnameOverride: body.hostname_override ?? null,
   });
   await ctx.state.em.flush();
-  respond(ctx, 201, backupJobView(job));
+  respondCreated(ctx, `/backup-jobs/${job.id}`, backupJobView(job));
 }
 
 export async function updateBackupJob(ctx: ApiContext): Promise<void> {
@@ -117,11 +115,7 @@ export async function listBackupJobRuns(ctx: ApiContext): Promise<void> {
   const job = await findJob(ctx, ctx.state.params.id as number);
   const page = pageOf(ctx.state.query);
   const status = ctx.state.query.status as BackupJobRun['status'] | undefined;
-  const [runs, total] = await ctx.state.em.findAndCount(
-    BackupJobRun,
-    { jobId: job.id, ...(status ? { status } : {}) },
-    { orderBy: { queuedAt: 'desc', id: 'asc' }, limit: page.perPage, offset: page.offset },
-  );
+  const [runs, total] = await findPage(ctx.state.em, BackupJobRun, page, { jobId: job.id, ...(status ? { status } : {}) }, { queuedAt: 'desc', id: 'asc' });
   const views = await Promise.all(runs.map(async (run) => jobRunView(run, ctx.services.temporalConfig, await readRunProgress(ctx.services, run))));
   respond(ctx, 200, views, pageMeta(page, total));
 }

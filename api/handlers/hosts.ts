@@ -3,9 +3,9 @@ import { SecretPurpose } from '../../db/secret-box';
 import { hostConnectionTest } from '../../workflows/connection-tests';
 import { HostIdKey, RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
-import { respond, respondNoContent } from '../envelope';
+import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField, notFound } from '../errors';
-import { pageMeta, pageOf } from '../pagination';
+import { findPage, pageMeta, pageOf } from '../pagination';
 import { localPathProblem } from '../paths';
 import { hostView } from '../views';
 import { executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
@@ -30,7 +30,7 @@ function checkManagedRoot(path: string | null | undefined): void {
 
 export async function listHosts(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const [hosts, total] = await ctx.state.em.findAndCount(Host, {}, { orderBy: { id: 'asc' }, limit: page.perPage, offset: page.offset });
+  const [hosts, total] = await findPage(ctx.state.em, Host, page);
   respond(ctx, 200, hosts.map(hostView), pageMeta(page, total));
 }
 
@@ -56,7 +56,7 @@ export async function createHost(ctx: ApiContext): Promise<void> {
     hostKeyPinnedAt: body.host_key_fingerprint ? new Date() : null,
   });
   await ctx.state.em.flush();
-  respond(ctx, 201, hostView(host));
+  respondCreated(ctx, `/hosts/${host.id}`, hostView(host));
 }
 
 export async function updateHost(ctx: ApiContext): Promise<void> {
@@ -69,6 +69,7 @@ export async function updateHost(ctx: ApiContext): Promise<void> {
     throw invalidField('reset_host_key', 'cannot pin and reset the host key in one request');
   }
   checkManagedRoot(body.restore_managed_root);
+  const moved = (body.hostname !== undefined && body.hostname !== host.hostname) || (body.port !== undefined && body.port !== host.port);
   if (body.name !== undefined) host.name = body.name;
   if (body.hostname !== undefined) host.hostname = body.hostname;
   if (body.port !== undefined) host.port = body.port;
@@ -80,8 +81,9 @@ export async function updateHost(ctx: ApiContext): Promise<void> {
   if (body.restic_path !== undefined) host.resticPath = body.restic_path;
   if (body.sudo_password !== undefined) host.sudoPasswordSecret = ctx.services.secrets.seal(body.sudo_password, SecretPurpose.sudoPassword);
   if (body.clear_sudo) host.sudoPasswordSecret = null;
-  if (body.reset_host_key || body.host_key_fingerprint !== undefined) {
-    // A new pin (or none, until the next test) replaces everything known about the old key.
+  if (body.reset_host_key || body.host_key_fingerprint !== undefined || moved) {
+    // A new pin (or none, until the next test) replaces everything known about the old key;
+    // a host at a new address is another machine until its key is seen or given.
     host.hostKeyFingerprint = body.host_key_fingerprint ?? null;
     host.hostKeyType = null;
     host.hostPublicKey = null;

@@ -5,15 +5,15 @@ import { SecretPurpose } from '../../db/secret-box';
 import { repositoryInit } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
-import { respond, respondNoContent } from '../envelope';
+import { respond, respondCreated, respondNoContent } from '../envelope';
 import { ApiError, conflict, invalidField, missingField, notFound } from '../errors';
-import { pageMeta, pageOf } from '../pagination';
+import { findPage, pageMeta, pageOf } from '../pagination';
 import { repositoryPathProblem } from '../paths';
 import { repoView } from '../views';
 import { applicationFailureOf, executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
 
 export async function findRepo(ctx: ApiContext, id: number): Promise<Repo> {
-  const repo = await ctx.state.em.findOne(Repo, id, { populate: ['sshHost'] });
+  const repo = await ctx.state.em.findOne(Repo, id);
   if (!repo) throw notFound(`repository ${id}`);
   return repo;
 }
@@ -32,7 +32,7 @@ function checkPath(path: string): void {
 
 export async function listRepos(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const [repos, total] = await ctx.state.em.findAndCount(Repo, {}, { orderBy: { id: 'asc' }, limit: page.perPage, offset: page.offset, populate: ['sshHost'] });
+  const [repos, total] = await findPage(ctx.state.em, Repo, page);
   respond(ctx, 200, repos.map(repoView), pageMeta(page, total));
 }
 
@@ -76,7 +76,7 @@ export async function createRepo(ctx: ApiContext): Promise<void> {
       throw initError(error, body.path);
     }
   }
-  respond(ctx, 201, repoView(repo));
+  respondCreated(ctx, `/repos/${repo.id}`, repoView(repo));
 }
 
 function initError(error: unknown, path: string): unknown {

@@ -3,9 +3,9 @@ import { SecretPurpose } from '../../db/secret-box';
 import { sshKeyConnectionTest } from '../../workflows/connection-tests';
 import { RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
-import { respond, respondNoContent } from '../envelope';
+import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, notFound } from '../errors';
-import { pageMeta, pageOf } from '../pagination';
+import { findPage, pageMeta, pageOf } from '../pagination';
 import { generateKey, importKey } from '../ssh-key-material';
 import { sshKeyView } from '../views';
 import { executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
@@ -18,7 +18,7 @@ async function findSshKey(ctx: ApiContext, id: number): Promise<SshKey> {
 
 export async function listSshKeys(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const [keys, total] = await ctx.state.em.findAndCount(SshKey, {}, { orderBy: { id: 'asc' }, limit: page.perPage, offset: page.offset });
+  const [keys, total] = await findPage(ctx.state.em, SshKey, page);
   respond(ctx, 200, keys.map(sshKeyView), pageMeta(page, total));
 }
 
@@ -38,14 +38,13 @@ export async function createSshKey(ctx: ApiContext): Promise<void> {
     user: body.user,
     port: body.port,
     privateKeySecret: secrets.seal(material.privateKey, SecretPurpose.sshPrivateKey),
-    passphraseSecret: material.passphrase ? secrets.seal(material.passphrase, SecretPurpose.sshPassphrase) : null,
     publicKey: material.publicKey,
     fingerprint: material.fingerprint,
     keyType: material.keyType,
     description: body.description ?? null,
   });
   await ctx.state.em.flush();
-  respond(ctx, 201, sshKeyView(key));
+  respondCreated(ctx, `/ssh-keys/${key.id}`, sshKeyView(key));
 }
 
 export async function deleteSshKey(ctx: ApiContext): Promise<void> {

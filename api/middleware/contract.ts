@@ -14,13 +14,19 @@ function contractRequest(ctx: ApiContext): ContractRequest {
   };
 }
 
-/** Finds the contract operation of a request: 404 when no path matches, 405 when only the method is wrong. */
+/** Finds the contract operation of a request: 404 when no path matches, 405 (with Allow) when only the method is wrong. */
 export function matchOperation(contract: OpenAPIBackend): Middleware<ApiState> {
+  const templates = contract.router.getOperations().map((operation) => ({
+    method: operation.method.toUpperCase(),
+    pattern: new RegExp(`^${contract.apiRoot}${operation.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+  }));
+  const allowedMethods = (path: string) => [...new Set(templates.filter((t) => t.pattern.test(path)).map((t) => t.method))];
   return async (ctx, next) => {
     try {
       ctx.state.operation = contract.router.matchOperation(contractRequest(ctx as ApiContext), true);
     } catch (error) {
       if (error instanceof Error && error.message.startsWith('405')) {
+        ctx.set('Allow', allowedMethods(ctx.path).join(', '));
         throw new ApiError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
       }
       throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
@@ -34,6 +40,8 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
   return async (ctx, next) => {
     const operation = ctx.state.operation;
     if (!operation) throw new Error('validateRequest needs matchOperation first');
+    const nul = fieldWithNul(ctx.request.body, '');
+    if (nul !== null) throw invalidFields([{ field: nul || 'body', message: 'must not contain NUL characters' }]);
     const result = contract.validateRequest(contractRequest(ctx as ApiContext), operation);
     if (!result.valid) {
       throw invalidFields(
@@ -47,6 +55,23 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
     ctx.state.query = (result.coerced.query as Record<string, unknown>) ?? {};
     await next();
   };
+}
+
+/** The first field whose text holds a NUL (which no text column can store), or null. */
+function fieldWithNul(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = fieldWithNul(item, `${path}[${index}]`);
+      if (found !== null) return found;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const found = fieldWithNul(item, path ? `${path}.${key}` : key);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }
 
 /** `/requestBody/source_paths/0` -> `source_paths[0]`; a missing property names itself. */

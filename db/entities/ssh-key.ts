@@ -8,7 +8,6 @@ export class SshKey {
   port: Opt<number> = 22;
   /** Sealed with SecretBox (purpose ssh_keys.private_key); never leaves the server. */
   privateKeySecret!: string;
-  passphraseSecret: string | null = null;
   publicKey!: string;
   fingerprint!: string;
   keyType!: string;
@@ -27,7 +26,6 @@ export const SshKeySchema = new EntitySchema<SshKey>({
     user: { type: 'string' },
     port: { type: 'integer' },
     privateKeySecret: { type: 'text' },
-    passphraseSecret: { type: 'text', nullable: true },
     publicKey: { type: 'text' },
     fingerprint: { type: 'string' },
     keyType: { type: 'string' },

@@ -51,7 +51,6 @@ export class Migration20261203000000_initial extends Migration {
         "user" varchar(64) not null default 'root',
         port int not null default 22,
         private_key_secret text not null,
-        passphrase_secret text null,
         public_key text not null,
         fingerprint varchar(64) not null,
         key_type varchar(64) not null,
@@ -124,7 +123,7 @@ export class Migration20261203000000_initial extends Migration {
     this.addSql(`
       create table backup_job_runs (
         id uuid primary key,
-        job_id int not null references backup_jobs(id) on delete cascade,
+        job_id int not null,
         repo_id int not null,
         host_id int null,
         status varchar(16) not null check (status in ('queued', 'running', 'success', 'failed')),
@@ -144,6 +143,7 @@ export class Migration20261203000000_initial extends Migration {
       )`);
     // At most one queued or running run per job: the database refuses a parallel trigger.
     this.addSql(`create unique index backup_job_runs_one_active_per_job on backup_job_runs (job_id) where status in ('queued', 'running')`);
+    // No foreign key to the job: run history outlives a deleted job.
     this.addSql('create index backup_job_runs_job_id_queued_at_index on backup_job_runs (job_id, queued_at desc)');
     this.addSql(`
       create table snapshots (

@@ -1,0 +1,373 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BackupJob, Repo } from '../../db/entities';
+import { SecretPurpose } from '../../db/secret-box';
+import type { ApiResponse } from '../support/api-client';
+import { startHarness, type Harness } from '../support/harness';
+import { restic } from '../support/restic';
+
+/**
+ * Repositories through the API: registration, listing, updates, deletion, the filesystem guard,
+ * write-only passwords, and `init: true`, which has the worker run a real `restic init`.
+ */
+let h: Harness;
+let dir: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  dir = await mkdtemp(join(tmpdir(), 'bcp-repos-'));
+});
+afterAll(async () => {
+  await h?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const STACK_TRACE = /\n\s+at\s|\.ts:\d+|node_modules/;
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+
+function expectError(res: ApiResponse, status: number, code: string): void {
+  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
+  expect(res.body.data).toBeNull();
+  expect(res.text).not.toMatch(STACK_TRACE);
+}
+
+/** A 422 validation_error whose `fields` name `field`. */
+function expectFieldError(res: ApiResponse, field: string): void {
+  expectError(res, 422, 'validation_error');
+  expect(res.body.error.fields.map((f: { field: string }) => f.field)).toContain(field);
+}
+
+const unique = () => randomBytes(4).toString('hex');
+const newRepo = (extra: Record<string, unknown> = {}) => ({
+  name: `repo-${unique()}`,
+  path: `/srv/backups/${unique()}`,
+  password: `pw-${unique()}-${unique()}`,
+  ...extra,
+});
+
+async function repoRows(): Promise<number> {
+  return h.services.orm.em.fork().count(Repo, {});
+}
+
+async function storedPasswordSecret(id: number): Promise<string | null> {
+  const rows = await h.services.orm.em.fork().getConnection().execute<{ password_secret: string | null }[]>(
+    'select password_secret from repos where id = ?',
+    [id],
+  );
+  return rows[0]?.password_secret ?? null;
+}
+
+async function createHost(): Promise<number> {
+  const res = await h.api.post('/hosts', { name: `host-${unique()}`, hostname: 'backup.example.internal' });
+  expect(res.status).toBe(201);
+  return res.body.data.id;
+}
+
+describe('create, read, update, delete', () => {
+  test('POST /repos answers 201 with the repository and the documented defaults', async () => {
+    const body = newRepo({ description: 'nightly', notify_email: 'ops@example.com' });
+    const before = Date.now();
+    const res = await h.api.post('/repos', body);
+    expect(res.status).toBe(201);
+    expect(res.body.error).toBeNull();
+    expect(res.body.data).toEqual({
+      id: expect.any(Number),
+      name: body.name,
+      path: body.path,
+      description: 'nightly',
+      alert_hours: 25,
+      notify_email: 'ops@example.com',
+      password_source: 'local',
+      ssh_host_id: null,
+      snapshots_refreshed_at: null,
+      created_at: expect.stringMatching(ISO),
+      updated_at: expect.stringMatching(ISO),
+    });
+    expect(Date.parse(res.body.data.created_at)).toBeGreaterThanOrEqual(before - 5000);
+    expect(res.text).not.toContain(body.password);
+
+    const minimal = await h.api.post('/repos', newRepo());
+    expect(minimal.status).toBe(201);
+    expect(minimal.body.data).toMatchObject({ description: null, notify_email: null, alert_hours: 25, password_source: 'local' });
+  });
+
+  test('the 201 carries a Location header naming the new repository', async () => {
+    const res = await h.api.post('/repos', newRepo());
+    expect(res.status).toBe(201);
+    expect(res.headers.get('location')).toBe(`/api/v1/repos/${res.body.data.id}`);
+  });
+
+  test('GET /repos/{id} returns what was created; an unknown id is 404', async () => {
+    const body = newRepo({ alert_hours: 48 });
+    const created = await h.api.post('/repos', body);
+    const got = await h.api.get(`/repos/${created.body.data.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body.data).toEqual(created.body.data);
+    expect(got.text).not.toContain(body.password);
+
+    expectError(await h.api.get('/repos/999999'), 404, 'not_found');
+  });
+
+  test('GET /repos is paginated in a stable id order with page meta', async () => {
+    for (let i = 0; i < 5; i++) expect((await h.api.post('/repos', newRepo())).status).toBe(201);
+    const total = await repoRows();
+
+    const all = await h.api.get('/repos?per_page=200');
+    expect(all.status).toBe(200);
+    expect(all.body.meta).toEqual({ page: 1, per_page: 200, total, total_pages: 1 });
+    expect(all.body.data).toHaveLength(total);
+    const ids = all.body.data.map((r: { id: number }) => r.id);
+    expect(ids).toEqual([...ids].sort((a: number, b: number) => a - b));
+
+    const defaults = await h.api.get('/repos');
+    expect(defaults.body.meta).toMatchObject({ page: 1, per_page: 50, total });
+
+    const paged: number[] = [];
+    const pages = Math.ceil(total / 2);
+    for (let page = 1; page <= pages; page++) {
+      const res = await h.api.get(`/repos?page=${page}&per_page=2`);
+      expect(res.body.meta).toEqual({ page, per_page: 2, total, total_pages: pages });
+      expect(res.body.data.length).toBe(page < pages ? 2 : total - 2 * (pages - 1));
+      paged.push(...res.body.data.map((r: { id: number }) => r.id));
+    }
+    expect(paged).toEqual(ids);
+
+    const beyond = await h.api.get(`/repos?page=${pages + 1}&per_page=2`);
+    expect(beyond.status).toBe(200);
+    expect(beyond.body.data).toEqual([]);
+    expect(beyond.body.meta).toEqual({ page: pages + 1, per_page: 2, total, total_pages: pages });
+
+    // Same request, same order.
+    expect((await h.api.get('/repos?per_page=200')).body.data.map((r: { id: number }) => r.id)).toEqual(ids);
+  });
+
+  test('per_page is capped at 200: above is 422 naming per_page', async () => {
+    expect((await h.api.get('/repos?per_page=200')).status).toBe(200);
+    expectFieldError(await h.api.get('/repos?per_page=201'), 'per_page');
+    expectFieldError(await h.api.get('/repos?per_page=0'), 'per_page');
+    expectFieldError(await h.api.get('/repos?page=0'), 'page');
+  });
+
+  test('PATCH changes each field and answers with the updated repository', async () => {
+    const created = (await h.api.post('/repos', newRepo())).body.data;
+    const hostId = await createHost();
+    const changes: Array<[Record<string, unknown>, Record<string, unknown>]> = [
+      [{ name: 'renamed' }, { name: 'renamed' }],
+      [{ path: '/srv/backups/moved' }, { path: '/srv/backups/moved' }],
+      [{ path: 'sftp:backup@example.internal:/srv/restic' }, { path: 'sftp:backup@example.internal:/srv/restic' }],
+      [{ description: 'weekly' }, { description: 'weekly' }],
+      [{ description: null }, { description: null }],
+      [{ alert_hours: 72 }, { alert_hours: 72 }],
+      [{ notify_email: 'team@example.com' }, { notify_email: 'team@example.com' }],
+      [{ notify_email: null }, { notify_email: null }],
+      [{ ssh_host_id: hostId }, { ssh_host_id: hostId }],
+      [{ ssh_host_id: null }, { ssh_host_id: null }],
+    ];
+    for (const [patch, expected] of changes) {
+      const res = await h.api.patch(`/repos/${created.id}`, patch);
+      expect({ patch, status: res.status }).toEqual({ patch, status: 200 });
+      expect(res.body.data).toMatchObject(expected);
+      expect((await h.api.get(`/repos/${created.id}`)).body.data).toMatchObject(expected);
+    }
+    const final = (await h.api.get(`/repos/${created.id}`)).body.data;
+    expect(final).toMatchObject({ id: created.id, created_at: created.created_at, password_source: 'local' });
+    expect(Date.parse(final.updated_at)).toBeGreaterThanOrEqual(Date.parse(created.updated_at));
+  });
+
+  test('PATCH password replaces the stored password without ever echoing it', async () => {
+    const body = newRepo();
+    const created = (await h.api.post('/repos', body)).body.data;
+    const sealedBefore = await storedPasswordSecret(created.id);
+
+    const rotated = `rotated-${unique()}-${unique()}`;
+    const res = await h.api.patch(`/repos/${created.id}`, { password: rotated });
+    expect(res.status).toBe(200);
+    expect(res.text).not.toContain(rotated);
+    expect(res.text).not.toContain(body.password);
+    expect(res.body.data).not.toHaveProperty('password');
+
+    const sealedAfter = await storedPasswordSecret(created.id);
+    expect(sealedAfter).not.toBeNull();
+    expect(sealedAfter).not.toBe(sealedBefore);
+    expect(sealedAfter).not.toContain(rotated);
+    expect(h.services.secrets.open(sealedAfter as string, SecretPurpose.repoPassword)).toBe(rotated);
+  });
+
+  test('PATCH refuses bad input and changes nothing', async () => {
+    const created = (await h.api.post('/repos', newRepo())).body.data;
+    expectFieldError(await h.api.patch(`/repos/${created.id}`, { path: 'relative/dir' }), 'path');
+    expectFieldError(await h.api.patch(`/repos/${created.id}`, { path: '/srv/../etc' }), 'path');
+    expectFieldError(await h.api.patch(`/repos/${created.id}`, { alert_hours: 0 }), 'alert_hours');
+    expectFieldError(await h.api.patch(`/repos/${created.id}`, { ssh_host_id: 999999 }), 'ssh_host_id');
+    expectError(await h.api.patch(`/repos/${created.id}`, {}), 422, 'validation_error');
+    expectError(await h.api.patch('/repos/999999', { name: 'ghost' }), 404, 'not_found');
+    expect((await h.api.get(`/repos/${created.id}`)).body.data).toEqual(created);
+  });
+
+  test('DELETE answers 204, then the repository is gone (404)', async () => {
+    const created = (await h.api.post('/repos', newRepo())).body.data;
+    const res = await h.api.delete(`/repos/${created.id}`);
+    expect(res.status).toBe(204);
+    expect(res.text).toBe('');
+    expectError(await h.api.get(`/repos/${created.id}`), 404, 'not_found');
+    expectError(await h.api.delete(`/repos/${created.id}`), 404, 'not_found');
+    expect((await h.api.get('/repos?per_page=200')).body.data.map((r: { id: number }) => r.id)).not.toContain(created.id);
+  });
+
+  test('a repository used by a backup job cannot be deleted (409 repo_in_use) until the job is gone', async () => {
+    const repo = (await h.api.post('/repos', newRepo())).body.data;
+    const job = await h.api.post('/backup-jobs', { name: `job-${unique()}`, repo_id: repo.id, source_paths: ['/srv/data'] });
+    expect(job.status).toBe(201);
+
+    expectError(await h.api.delete(`/repos/${repo.id}`), 409, 'repo_in_use');
+    expect((await h.api.get(`/repos/${repo.id}`)).status).toBe(200);
+    expect(await h.services.orm.em.fork().count(BackupJob, { repo: repo.id })).toBe(1);
+
+    expect((await h.api.delete(`/backup-jobs/${job.body.data.id}`)).status).toBe(204);
+    expect((await h.api.delete(`/repos/${repo.id}`)).status).toBe(204);
+  });
+});
+
+describe('the password is write-only', () => {
+  test('it appears in no response and is stored sealed', async () => {
+    const body = newRepo();
+    const texts: string[] = [];
+    const created = await h.api.post('/repos', body);
+    texts.push(created.text);
+    texts.push((await h.api.get(`/repos/${created.body.data.id}`)).text);
+    texts.push((await h.api.get('/repos?per_page=200')).text);
+    texts.push((await h.api.patch(`/repos/${created.body.data.id}`, { description: 'x' })).text);
+    for (const text of texts) {
+      expect(text).not.toContain(body.password);
+      expect(text).not.toMatch(/password_secret|"password"/);
+    }
+
+    const sealed = await storedPasswordSecret(created.body.data.id);
+    expect(sealed).toEqual(expect.any(String));
+    expect(sealed).not.toContain(body.password);
+    expect(sealed).not.toContain(Buffer.from(body.password).toString('base64'));
+    expect(sealed).not.toContain(Buffer.from(body.password).toString('base64url'));
+    expect(sealed).not.toContain(Buffer.from(body.password).toString('hex'));
+  });
+});
+
+describe('validation', () => {
+  test.each([
+    ['a relative path', 'backups/relative'],
+    ['a path with ..', '/srv/backups/../../etc'],
+    ['a path under /proc', '/proc/x'],
+    ['a path under /sys', '/sys/kernel/x'],
+    ['a path under /dev', '/dev/shm/repo'],
+    ['a path with a control character', '/srv/backups/a\nb'],
+  ])('%s is 422 naming path, and nothing is created', async (_what, path) => {
+    const before = await repoRows();
+    expectFieldError(await h.api.post('/repos', newRepo({ path })), 'path');
+    expect(await repoRows()).toBe(before);
+  });
+
+  test('restic backend strings are accepted as paths', async () => {
+    for (const path of ['sftp:backup@example.internal:/srv/restic', 'rest:https://backup.example.com/repo', 's3:s3.amazonaws.com/bucket/restic']) {
+      const res = await h.api.post('/repos', newRepo({ path }));
+      expect({ path, status: res.status }).toEqual({ path, status: 201 });
+      expect(res.body.data.path).toBe(path);
+    }
+  });
+
+  test('a missing password is 422 missing_field naming password', async () => {
+    const before = await repoRows();
+    const { password: _password, ...body } = newRepo();
+    const res = await h.api.post('/repos', body);
+    expectError(res, 422, 'missing_field');
+    expect(res.body.error.field).toBe('password');
+    expect(await repoRows()).toBe(before);
+  });
+
+  test('an unsupported password_source is 422 naming password_source', async () => {
+    const before = await repoRows();
+    expectFieldError(await h.api.post('/repos', newRepo({ password_source: 'agent' })), 'password_source');
+    expectFieldError(await h.api.post('/repos', newRepo({ password_source: 'infisical' })), 'password_source');
+    expectFieldError(await h.api.post('/repos', newRepo({ password_source: 'vault' })), 'password_source');
+    expect(await repoRows()).toBe(before);
+  });
+
+  test('an unknown ssh_host_id is 422 naming ssh_host_id', async () => {
+    const before = await repoRows();
+    expectFieldError(await h.api.post('/repos', newRepo({ path: 'sftp:backup@example.internal:/srv/r', ssh_host_id: 999999 })), 'ssh_host_id');
+    expect(await repoRows()).toBe(before);
+
+    const hostId = await createHost();
+    const ok = await h.api.post('/repos', newRepo({ path: 'sftp:backup@example.internal:/srv/r', ssh_host_id: hostId }));
+    expect(ok.status).toBe(201);
+    expect(ok.body.data.ssh_host_id).toBe(hostId);
+  });
+
+  test('unknown fields and out-of-range values are 422 naming them', async () => {
+    const before = await repoRows();
+    expectFieldError(await h.api.post('/repos', newRepo({ colour: 'blue' })), 'colour');
+    expectFieldError(await h.api.post('/repos', newRepo({ alert_hours: 0 })), 'alert_hours');
+    expectFieldError(await h.api.post('/repos', newRepo({ notify_email: 'not-an-email' })), 'notify_email');
+    expectFieldError(await h.api.post('/repos', newRepo({ name: '' })), 'name');
+    expect(await repoRows()).toBe(before);
+  });
+
+  test('a NUL character in a text field is a 4xx naming the field, not a 500', async () => {
+    const before = await repoRows();
+    const description = await h.api.post('/repos', newRepo({ description: 'nightly\u0000copy' }));
+    expect(description.status).not.toBe(500);
+    expectFieldError(description, 'description');
+    expectFieldError(await h.api.post('/repos', newRepo({ name: 'nul\u0000name' })), 'name');
+    expect(await repoRows()).toBe(before);
+  });
+});
+
+describe('init: true', () => {
+  test('creates a real restic repository at the path', async () => {
+    const path = join(dir, `init-${unique()}`);
+    const body = newRepo({ path, init: true });
+    const res = await h.api.post('/repos', body);
+    expect(res.status).toBe(201);
+    expect(res.text).not.toContain(body.password);
+    expect(res.body.data.path).toBe(path);
+
+    const config = restic(path, body.password as string, ['cat', 'config']);
+    expect({ status: config.status, stderr: config.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
+    expect(JSON.parse(config.stdout)).toMatchObject({ version: expect.any(Number), id: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // The repository opens with the registered password only.
+    expect(restic(path, 'not-the-password', ['cat', 'config']).status).not.toBe(0);
+
+    expect((await h.api.get(`/repos/${res.body.data.id}`)).status).toBe(200);
+  });
+
+  test('on a path that already holds a restic repository: 409 repo_already_initialized, no row', async () => {
+    const path = join(dir, `existing-${unique()}`);
+    const first = newRepo({ path, init: true });
+    expect((await h.api.post('/repos', first)).status).toBe(201);
+    const configBefore = restic(path, first.password as string, ['cat', 'config']).stdout;
+
+    const before = await repoRows();
+    const second = newRepo({ path, init: true });
+    const res = await h.api.post('/repos', second);
+    expectError(res, 409, 'repo_already_initialized');
+    expect(res.text).not.toContain(second.password);
+    expect(await repoRows()).toBe(before);
+    expect(await h.services.orm.em.fork().count(Repo, { name: second.name })).toBe(0);
+
+    // The existing repository is untouched.
+    expect(restic(path, first.password as string, ['cat', 'config']).stdout).toBe(configBefore);
+  });
+
+  test('on an unwritable location: 422 repo_init_failed, no row', async () => {
+    const file = join(dir, `regular-file-${unique()}`);
+    await writeFile(file, 'not a directory\n');
+    const before = await repoRows();
+    const body = newRepo({ path: join(file, 'repo'), init: true });
+    const res = await h.api.post('/repos', body);
+    expectError(res, 422, 'repo_init_failed');
+    expect(res.body.error.message.length).toBeGreaterThan(0);
+    expect(res.text).not.toContain(body.password);
+    expect(await repoRows()).toBe(before);
+    expect(await h.services.orm.em.fork().count(Repo, { name: body.name })).toBe(0);
+  });
+});
