@@ -42,8 +42,10 @@ const catalogue = proxyActivities<Activities>({
  * One run of a backup job:
  * 1. record the run as started;
  * 2. run restic backup (locally or on the job's host), retrying transient failures;
- * 3. record the outcome, success or failure, on the run and the job;
- * 4. refresh the repository's snapshot catalogue (a failure here leaves the backup successful).
+ * 3. refresh the repository's snapshot catalogue, so the new snapshot is listed (a failure here
+ *    leaves the backup successful, with a warning);
+ * 4. record the outcome, success or failure, on the run and the job: the last step, so a run
+ *    reported finished has nothing left to do.
  */
 export async function backupJobRun(input: BackupJobRunInput): Promise<BackupJobRunResult> {
   await records.markRunStarted({ runId: input.runId });
@@ -56,12 +58,15 @@ export async function backupJobRun(input: BackupJobRunInput): Promise<BackupJobR
     await records.recordRunFailed({ runId: input.runId, ...failure });
     throw ApplicationFailure.create({ type: failure.code, message: failure.message, nonRetryable: true });
   }
-  await records.recordRunSucceeded({ runId: input.runId, ...outcome });
 
+  const warnings = [...outcome.warnings];
   try {
     await catalogue.refreshSnapshotCatalogue({ repoId: input.repoId, viaJobId: input.jobId });
   } catch (error) {
-    log.warn('snapshot catalogue refresh failed after a successful backup', { error: describeFailure(error) });
+    const failure = describeFailure(error);
+    log.warn('snapshot catalogue refresh failed after a successful backup', { failure });
+    warnings.push(`the snapshot list was not refreshed: ${failure.message}`);
   }
-  return { snapshotId: outcome.snapshotId, warnings: outcome.warnings };
+  await records.recordRunSucceeded({ runId: input.runId, ...outcome, warnings });
+  return { snapshotId: outcome.snapshotId, warnings };
 }

@@ -120,7 +120,9 @@ describe('a backup over SSH, end to end through the API', () => {
     expect(paths.some((p) => p.endsWith('scratch.tmp'))).toBe(false);
 
     // Temporal knows the run by its id, kind, job, repo and host.
-    const description = await h.services.temporal.workflow.getHandle(done.workflow_id).describe();
+    const handle = h.services.temporal.workflow.getHandle(done.workflow_id);
+    expect(await handle.result()).toEqual({ snapshotId: done.snapshot_id, warnings: [] });
+    const description = await handle.describe();
     expect(description.status.name).toBe('COMPLETED');
     expect(description.type).toBe('backupJobRun');
     const attrs = description.searchAttributes as Record<string, unknown[]>;
