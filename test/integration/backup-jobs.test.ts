@@ -1,7 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { BackupJob, BackupJobRun, type RunStatus } from '../../db/entities';
-import type { ApiResponse } from '../support/api-client';
 import { startHarness, type Harness } from '../support/harness';
+import { ISO, expectError, expectFieldError, unique } from '../support/expectations';
 
 /**
  * Backup jobs through the API: creation with defaults, listing, updates, the path guard,
@@ -12,8 +12,6 @@ let h: Harness;
 let repo: { id: number; name: string };
 let otherRepo: { id: number; name: string };
 let host: { id: number; name: string };
-
-const unique = () => randomBytes(4).toString('hex');
 
 beforeAll(async () => {
   h = await startHarness({ worker: false });
@@ -31,20 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-const STACK_TRACE = /\n\s+at\s|\.ts:\d+|node_modules/;
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
-
-function expectError(res: ApiResponse, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
-  expect(res.body.data).toBeNull();
-  expect(res.text).not.toMatch(STACK_TRACE);
-}
-
-function expectFieldError(res: ApiResponse, field: string): void {
-  expectError(res, 422, 'validation_error');
-  expect(res.body.error.fields.map((f: { field: string }) => f.field)).toContain(field);
-}
 
 const newJob = (extra: Record<string, unknown> = {}) => ({ name: `job-${unique()}`, repo_id: repo.id, source_paths: ['/srv/data'], ...extra });
 

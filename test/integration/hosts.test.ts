@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { Host } from '../../db/entities';
-import type { ApiResponse } from '../support/api-client';
 import { startHarness, type Harness } from '../support/harness';
 import { stackEnv } from '../support/stack-env';
+import { ISO, expectError, expectFieldError, unique } from '../support/expectations';
 
 /**
  * Hosts through the API: registration, updates, write-only sudo passwords, host key pinning,
@@ -19,21 +19,6 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const STACK_TRACE = /\n\s+at\s|\.ts:\d+|node_modules/;
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
-
-function expectError(res: ApiResponse, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
-  expect(res.body.data).toBeNull();
-  expect(res.text).not.toMatch(STACK_TRACE);
-}
-
-function expectFieldError(res: ApiResponse, field: string): void {
-  expectError(res, 422, 'validation_error');
-  expect(res.body.error.fields.map((f: { field: string }) => f.field)).toContain(field);
-}
-
-const unique = () => randomBytes(4).toString('hex');
 /** A syntactically valid fingerprint of a key that does not exist. */
 const fakeFingerprint = () => `SHA256:${createHash('sha256').update(randomBytes(32)).digest('base64').replace(/=+$/, '')}`;
 

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupJob, Repo } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
-import type { ApiResponse } from '../support/api-client';
 import { startHarness, type Harness } from '../support/harness';
 import { restic } from '../support/restic';
+import { ISO, expectError, expectFieldError, unique } from '../support/expectations';
 
 /**
  * Repositories through the API: registration, listing, updates, deletion, the filesystem guard,
@@ -24,22 +23,6 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const STACK_TRACE = /\n\s+at\s|\.ts:\d+|node_modules/;
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
-
-function expectError(res: ApiResponse, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
-  expect(res.body.data).toBeNull();
-  expect(res.text).not.toMatch(STACK_TRACE);
-}
-
-/** A 422 validation_error whose `fields` name `field`. */
-function expectFieldError(res: ApiResponse, field: string): void {
-  expectError(res, 422, 'validation_error');
-  expect(res.body.error.fields.map((f: { field: string }) => f.field)).toContain(field);
-}
-
-const unique = () => randomBytes(4).toString('hex');
 const newRepo = (extra: Record<string, unknown> = {}) => ({
   name: `repo-${unique()}`,
   path: `/srv/backups/${unique()}`,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { SecretPurpose } from '../../db/secret-box';
 import type { ApiResponse } from '../support/api-client';
 import { startHarness, type Harness } from '../support/harness';
 import { stackEnv } from '../support/stack-env';
+import { expectError, unique } from '../support/expectations';
 
 /**
  * SSH keys through the API: generation, import of the formats ssh-keygen and node produce
@@ -26,16 +27,6 @@ afterAll(async () => {
   await h?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-const STACK_TRACE = /\n\s+at\s|\.ts:\d+|node_modules/;
-
-function expectError(res: ApiResponse, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
-  expect(res.body.data).toBeNull();
-  expect(res.text).not.toMatch(STACK_TRACE);
-}
-
-const unique = () => randomBytes(4).toString('hex');
 
 /** Runs ssh-keygen and returns its stdout. */
 function sshKeygen(args: string[]): string {
