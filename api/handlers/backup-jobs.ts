@@ -3,30 +3,16 @@ import { ACTIVE_RUN_STATUSES, readRunProgress, startBackupRun, waitForRun } from
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField, notFound } from '../errors';
+import { findOr404, referenced } from '../lookup';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 import { localPathProblem } from '../paths';
 import { backupJobView, jobRunView } from '../views';
 
 const POPULATE = ['repo', 'host'] as const;
 
-async function findJob(ctx: ApiContext, id: number): Promise<BackupJob> {
-  const job = await ctx.state.em.findOne(BackupJob, id, { populate: POPULATE });
-  if (!job) throw notFound(`backup job ${id}`);
-  return job;
-}
-
-async function repoOf(ctx: ApiContext, id: number): Promise<Repo> {
-  const repo = await ctx.state.em.findOne(Repo, id);
-  if (!repo) throw invalidField('repo_id', `repository ${id} does not exist`);
-  return repo;
-}
-
-async function hostOf(ctx: ApiContext, id: number | null | undefined): Promise<Host | null> {
-  if (id === null || id === undefined) return null;
-  const host = await ctx.state.em.findOne(Host, id);
-  if (!host) throw invalidField('host_id', `host ${id} does not exist`);
-  return host;
-}
+const findJob = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, BackupJob, id, 'backup job', { populate: POPULATE });
+const repoOf = async (ctx: ApiContext, id: number) => (await referenced(ctx.state.em, Repo, id, 'repo_id', 'repository')) as Repo;
+const hostOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ctx.state.em, Host, id, 'host_id', 'host');
 
 function checkSourcePaths(paths: string[]): void {
   paths.forEach((path, index) => {

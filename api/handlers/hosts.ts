@@ -4,24 +4,15 @@ import { hostConnectionTest } from '../../workflows/connection-tests';
 import { HostIdKey, RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
 import { respond, respondCreated, respondNoContent } from '../envelope';
-import { conflict, invalidField, notFound } from '../errors';
+import { conflict, invalidField } from '../errors';
+import { findOr404, referenced } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { localPathProblem } from '../paths';
 import { hostView } from '../views';
 import { executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
 
-export async function findHost(ctx: ApiContext, id: number): Promise<Host> {
-  const host = await ctx.state.em.findOne(Host, id, { populate: ['sshKey'] });
-  if (!host) throw notFound(`host ${id}`);
-  return host;
-}
-
-async function sshKeyOf(ctx: ApiContext, id: number | null | undefined): Promise<SshKey | null> {
-  if (id === null || id === undefined) return null;
-  const key = await ctx.state.em.findOne(SshKey, id);
-  if (!key) throw invalidField('ssh_key_id', `SSH key ${id} does not exist`);
-  return key;
-}
+const findHost = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, Host, id, 'host', { populate: ['sshKey'] });
+const sshKeyOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ctx.state.em, SshKey, id, 'ssh_key_id', 'SSH key');
 
 function checkManagedRoot(path: string | null | undefined): void {
   const problem = path ? localPathProblem(path) : null;

@@ -6,24 +6,15 @@ import { repositoryInit } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
 import { respond, respondCreated, respondNoContent } from '../envelope';
-import { ApiError, conflict, invalidField, missingField, notFound } from '../errors';
+import { ApiError, conflict, invalidField, missingField } from '../errors';
+import { findOr404, referenced } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { repositoryPathProblem } from '../paths';
 import { repoView } from '../views';
 import { applicationFailureOf, executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
 
-export async function findRepo(ctx: ApiContext, id: number): Promise<Repo> {
-  const repo = await ctx.state.em.findOne(Repo, id);
-  if (!repo) throw notFound(`repository ${id}`);
-  return repo;
-}
-
-async function sshHostOf(ctx: ApiContext, id: number | null | undefined): Promise<Host | null> {
-  if (id === null || id === undefined) return null;
-  const host = await ctx.state.em.findOne(Host, id);
-  if (!host) throw invalidField('ssh_host_id', `host ${id} does not exist`);
-  return host;
-}
+export const findRepo = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, Repo, id, 'repository');
+const sshHostOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ctx.state.em, Host, id, 'ssh_host_id', 'host');
 
 function checkPath(path: string): void {
   const problem = repositoryPathProblem(path);

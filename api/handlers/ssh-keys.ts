@@ -4,17 +4,14 @@ import { sshKeyConnectionTest } from '../../workflows/connection-tests';
 import { RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
 import { respond, respondCreated, respondNoContent } from '../envelope';
-import { conflict, notFound } from '../errors';
+import { conflict } from '../errors';
+import { findOr404 } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { generateKey, importKey } from '../ssh-key-material';
 import { sshKeyView } from '../views';
 import { executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
 
-async function findSshKey(ctx: ApiContext, id: number): Promise<SshKey> {
-  const key = await ctx.state.em.findOne(SshKey, id);
-  if (!key) throw notFound(`SSH key ${id}`);
-  return key;
-}
+const findSshKey = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, SshKey, id, 'SSH key');
 
 export async function listSshKeys(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
