@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { migrateUp } from '../db/migrate';
 import { ensureFirstAdmin } from '../db/first-admin';
-import { withPgClient } from '../scripts/lib/pg-client';
+import { createDatabaseIfMissing, dropDatabase, withDatabase, withPgClient } from '../scripts/lib/pg-client';
 import { PROJECT_ROOT, nodeBin } from '../scripts/lib/paths';
 import { freePort, waitForPort } from '../scripts/lib/ports';
 import { resolvePostgres } from '../scripts/lib/postgres';
@@ -48,10 +48,8 @@ async function server(name: string, script: string, env: Record<string, string>)
 async function main(): Promise<void> {
   const pg = await resolvePostgres({ database: 'backup_control_plane_bench' });
   const database = `bcp_bench_${randomBytes(4).toString('hex')}`;
-  await withPgClient(pg.adminUrl, (c) => c.query(`create database ${c.escapeIdentifier(database)}`));
-  const url = new URL(pg.adminUrl);
-  url.pathname = `/${database}`;
-  const databaseUrl = url.toString();
+  await createDatabaseIfMissing(pg.adminUrl, database);
+  const databaseUrl = withDatabase(pg.adminUrl, database);
   const dir = mkdtempSync(join(tmpdir(), 'bcp-bench-'));
   const children: ManagedProcess[] = [];
   try {
@@ -94,10 +92,7 @@ async function main(): Promise<void> {
   } finally {
     for (const child of children.reverse()) await child.stop();
     rmSync(dir, { recursive: true, force: true });
-    await withPgClient(pg.adminUrl, async (c) => {
-      await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database]);
-      await c.query(`drop database if exists ${c.escapeIdentifier(database)}`);
-    });
+    await dropDatabase(pg.adminUrl, database);
     await pg.stop?.();
   }
 }

@@ -1,26 +1,11 @@
-/**
- * A minimal typed view of `pg` (brought by @mikro-orm/postgresql; @types/pg is not installed),
- * enough for the provisioning scripts: connect, run a statement, disconnect.
- */
+import { Client } from 'pg';
 
-export interface PgClient {
-  connect(): Promise<void>;
-  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (err: Error) => void): void;
-  escapeIdentifier(name: string): string;
-}
-
-interface PgModule {
-  Client: new (config: { connectionString: string; connectionTimeoutMillis?: number }) => PgClient;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const pg = require('pg') as PgModule;
+/** Small helpers over `pg` for provisioning and tests: connect, run a statement, disconnect. */
+export type PgClient = Client;
 
 /** Opens a connection to `url`, runs `fn`, always closes it. */
 export async function withPgClient<T>(url: string, fn: (client: PgClient) => Promise<T>, connectTimeoutMs = 5000): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
   client.on('error', () => undefined); // a dropped idle connection must not crash the script
   await client.connect();
   try {
@@ -61,4 +46,12 @@ export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();
+}
+
+/** Drops database `name` through `adminUrl`, closing its remaining connections first. */
+export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  await withPgClient(adminUrl, async (client) => {
+    await client.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
+    await client.query(`drop database if exists ${client.escapeIdentifier(name)}`);
+  });
 }
