@@ -3,6 +3,7 @@ import type { ApiState, Services } from './context';
 import { authenticate } from './auth/authenticate';
 import { handlers } from './handlers';
 import { jsonBody } from './middleware/body';
+import { refuseDryRun } from './middleware/dry-run';
 import { dispatch, matchOperation, validateRequest } from './middleware/contract';
 import { errorEnvelope } from './middleware/errors';
 import { requestId } from './middleware/request-id';
@@ -33,6 +34,7 @@ export function buildApp(services: Services): Koa<ApiState, { services: Services
   app.use(authenticate(services));
   app.use(jsonBody());
   app.use(validateRequest(services.contract));
+  app.use(refuseDryRun());
   app.use(dispatch(handlers));
   return app;
 }

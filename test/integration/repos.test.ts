@@ -354,3 +354,19 @@ describe('init: true', () => {
     expect(await h.services.orm.em.fork().count(Repo, { name: body.name })).toBe(0);
   });
 });
+
+describe('X-Dry-Run', () => {
+  test('is refused with 422 until dry runs are supported, and changes nothing', async () => {
+    const before = await repoRows();
+    expectError(await h.api.post('/repos', newRepo({ password: 'pw' }), { headers: { 'X-Dry-Run': '1' } }), 422, 'validation_error');
+    expect(await repoRows()).toBe(before);
+
+    const created = await h.api.post('/repos', newRepo({ password: 'pw' }));
+    const id = created.body.data.id;
+    expectError(await h.api.delete(`/repos/${id}`, { headers: { 'X-Dry-Run': 'true' } }), 422, 'validation_error');
+    expectError(await h.api.patch(`/repos/${id}`, { name: 'renamed' }, { headers: { 'X-Dry-Run': '1' } }), 422, 'validation_error');
+    expect((await h.api.get(`/repos/${id}`)).body.data.name).toBe(created.body.data.name);
+    // X-Dry-Run: 0 is an ordinary request.
+    expect((await h.api.delete(`/repos/${id}`, { headers: { 'X-Dry-Run': '0' } })).status).toBe(204);
+  });
+});
