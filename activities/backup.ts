@@ -19,6 +19,15 @@ const SUMMARY_FIELDS = [
 ];
 const KEEPALIVE_MS = 10_000;
 
+/** The first protected path a backup of `sources` would read, if any. */
+export function protectedPathIn(sources: string[], protectedPaths: string[]): string | null {
+  const covers = (source: string, path: string) => {
+    const dir = source.endsWith('/') ? source : `${source}/`;
+    return path === source || path.startsWith(dir);
+  };
+  return protectedPaths.find((path) => sources.some((source) => covers(source, path))) ?? null;
+}
+
 function pick(message: Record<string, unknown>, fields: string[]): Record<string, unknown> {
   return Object.fromEntries(fields.filter((f) => message[f] !== undefined).map((f) => [f, message[f]]));
 }
@@ -33,6 +42,8 @@ export function backupActivities(deps: ActivityDeps) {
         populate: ['repo', 'repo.sshHost', 'repo.sshHost.sshKey', 'host', 'host.sshKey'],
       });
       if (!job) throw typedFailure(FailureType.InvalidConfiguration, `backup job ${jobId} no longer exists`);
+      const exposed = job.host ? null : protectedPathIn(job.sourcePaths, deps.protectedPaths);
+      if (exposed) throw typedFailure(FailureType.InvalidConfiguration, `a source path would back up ${exposed}, which holds the control plane's secret key`);
       await em.nativeUpdate(BackupJobRun, { id: runId }, { attempts: context.info.attempt });
 
       let progress: Record<string, unknown> | undefined;

@@ -7,4 +7,6 @@ export interface ActivityDeps {
   secrets: SecretBox;
   /** restic on the worker machine (remote hosts use their own `restic_path`). */
   resticBinary: string;
+  /** Files of the worker that local backups must never read (the secret key file). */
+  protectedPaths: string[];
 }

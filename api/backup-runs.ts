@@ -7,7 +7,7 @@ import { backupJobRun } from '../workflows/backup-job-run';
 import { HostIdKey, JobIdKey, RepoIdKey, RunKindKey } from '../workflows/search-attributes';
 import type { AuthContext, Services } from './context';
 import type { components } from './contract.gen';
-import { ApiError, conflict } from './errors';
+import { ApiError, conflict, notFound } from './errors';
 import { jobRunView } from './views';
 
 type Progress = components['schemas']['JobRun']['progress'];
@@ -68,10 +68,17 @@ async function insertQueuedRun(em: EntityManager, job: BackupJob, auth: AuthCont
     workflowId: backupWorkflowId(job.id, id),
     requestedByUserId: auth.user.id,
     requestedByTokenId: auth.token.id,
-  });
+  }, { persist: false });
+  // In this request's own entity manager, so the run stays managed by it afterwards.
+  await em.begin();
   try {
-    await em.flush();
+    // The job row stays locked until the run is in: a concurrent delete waits, then sees it.
+    const [locked] = await em.execute('select id from backup_jobs where id = ? for share', [job.id]);
+    if (!locked) throw notFound(`backup job ${job.id}`);
+    em.persist(run);
+    await em.commit();
   } catch (error) {
+    await em.rollback();
     em.clear();
     throw error;
   }

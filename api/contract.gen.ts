@@ -4214,7 +4214,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description `repo_already_initialized` (with `init: true`: a repository already exists at `path`), `idempotency_in_progress`. */
+            /** @description `repo_already_initialized` (with `init: true`: a repository already exists at `path`), `repo_init_in_progress` (another request is initialising the same `path`), `idempotency_in_progress`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5745,7 +5745,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
-            /** @description `validation_error` (with `fields`), `missing_field`, `invalid_private_key` (not a parseable private key), `passphrase_required` (the key is encrypted and no passphrase was given), `wrong_passphrase`, `idempotency_key_mismatch`. */
+            /** @description `validation_error` (with `fields`), `missing_field`, `invalid_private_key` (not a parseable private key), `passphrase_required` (the key is encrypted and no passphrase was given), `wrong_passphrase`, `weak_key` (an RSA key under 2048 bits), `idempotency_key_mismatch`. */
             422: {
                 headers: {
                     [name: string]: unknown;

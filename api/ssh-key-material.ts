@@ -1,4 +1,4 @@
-import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { utils, type ParsedKey } from 'ssh2';
 import { fingerprintOf } from '../common/ssh-fingerprint';
 import { ApiError } from './errors';
@@ -12,7 +12,7 @@ export interface KeyMaterial {
 }
 
 function keyError(code: string, message: string): ApiError {
-  return new ApiError(422, code, message, { field: code === 'invalid_private_key' ? 'private_key' : 'passphrase' });
+  return new ApiError(422, code, message, { field: ['invalid_private_key', 'weak_key'].includes(code) ? 'private_key' : 'passphrase' });
 }
 
 /** A new ed25519 key pair, in OpenSSH format. */
@@ -35,8 +35,14 @@ export function importKey(privateKey: string, passphrase: string | null, comment
   return describe(/BEGIN PRIVATE KEY/.test(decrypted) ? convertPkcs8(decrypted, null, comment) : decrypted, comment);
 }
 
+const MIN_RSA_BITS = 2048;
+
 function describe(privateKey: string, comment: string): KeyMaterial {
   const parsed = parse(privateKey, null);
+  if (parsed.type === 'ssh-rsa') {
+    const bits = createPublicKey(parsed.getPublicPEM()).asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) throw keyError('weak_key', `RSA keys need at least ${MIN_RSA_BITS} bits (this one has ${bits})`);
+  }
   const blob = parsed.getPublicSSH();
   return {
     privateKey,

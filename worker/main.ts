@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../common/config';
@@ -21,7 +22,12 @@ async function main(): Promise<void> {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    activityDeps: { orm, secrets: new SecretBox(config.secretKey), resticBinary: config.resticBinary },
+    activityDeps: {
+      orm,
+      secrets: new SecretBox(config.secretKey),
+      resticBinary: config.resticBinary,
+      protectedPaths: process.env.SECRET_KEY_FILE ? [resolve(process.env.SECRET_KEY_FILE)] : [],
+    },
   });
   console.log(`worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace})`);
   // Worker.run() returns after SIGINT/SIGTERM once in-flight tasks are handed back.

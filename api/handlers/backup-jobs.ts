@@ -5,7 +5,7 @@ import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField, notFound } from '../errors';
 import { findOr404, referenced } from '../lookup';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
-import { localPathProblem } from '../paths';
+import { localPathProblem, repositoryPathProblem } from '../paths';
 import { backupJobView, jobRunView } from '../views';
 
 const POPULATE = ['repo', 'host'] as const;
@@ -14,11 +14,13 @@ const findJob = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, BackupJ
 const repoOf = async (ctx: ApiContext, id: number) => (await referenced(ctx.state.em, Repo, id, 'repo_id', 'repository')) as Repo;
 const hostOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ctx.state.em, Host, id, 'host_id', 'host');
 
-function checkSourcePaths(paths: string[]): void {
-  paths.forEach((path, index) => {
+function checkPaths(body: { source_paths?: string[]; remote_repo_path?: string | null }): void {
+  body.source_paths?.forEach((path, index) => {
     const problem = localPathProblem(path);
     if (problem) throw invalidField(`source_paths[${index}]`, problem);
   });
+  const remote = body.remote_repo_path ? repositoryPathProblem(body.remote_repo_path) : null;
+  if (remote) throw invalidField('remote_repo_path', remote);
 }
 
 export async function listBackupJobs(ctx: ApiContext): Promise<void> {
@@ -36,7 +38,7 @@ export async function getBackupJob(ctx: ApiContext): Promise<void> {
 
 export async function createBackupJob(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as RequestBody<'createBackupJob'>;
-  checkSourcePaths(body.source_paths);
+  checkPaths(body);
   const job = ctx.state.em.create(BackupJob, {
     name: body.name,
     repo: await repoOf(ctx, body.repo_id),
@@ -59,10 +61,8 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
 export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as RequestBody<'updateBackupJob'>;
   const job = await findJob(ctx, ctx.state.params.id as number);
-  if (body.source_paths !== undefined) {
-    checkSourcePaths(body.source_paths);
-    job.sourcePaths = body.source_paths;
-  }
+  checkPaths(body);
+  if (body.source_paths !== undefined) job.sourcePaths = body.source_paths;
   if (body.name !== undefined) job.name = body.name;
   if (body.repo_id !== undefined) job.repo = await repoOf(ctx, body.repo_id);
   if (body.host_id !== undefined) job.host = await hostOf(ctx, body.host_id);
@@ -80,10 +80,15 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
 }
 
 export async function deleteBackupJob(ctx: ApiContext): Promise<void> {
-  const job = await findJob(ctx, ctx.state.params.id as number);
-  const active = await ctx.state.em.findOne(BackupJobRun, { jobId: job.id, status: { $in: [...ACTIVE_RUN_STATUSES] } });
-  if (active) throw conflict('run_in_progress', `backup job ${job.id} has a run in progress`, { run_id: active.id });
-  await ctx.state.em.removeAndFlush(job);
+  const id = ctx.state.params.id as number;
+  await ctx.state.em.transactional(async (tx) => {
+    // Locked against a run being triggered meanwhile (which takes the row FOR SHARE).
+    const [job] = await tx.execute('select id from backup_jobs where id = ? for update', [id]);
+    if (!job) throw notFound(`backup job ${id}`);
+    const active = await tx.findOne(BackupJobRun, { jobId: id, status: { $in: [...ACTIVE_RUN_STATUSES] } });
+    if (active) throw conflict('run_in_progress', `backup job ${id} has a run in progress`, { run_id: active.id });
+    await tx.nativeDelete(BackupJob, { id });
+  });
   respondNoContent(ctx);
 }
 

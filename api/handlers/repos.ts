@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { FailureType } from '../../common/failures';
 import { BackupJob, Host, Repo } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
@@ -11,7 +13,7 @@ import { findOr404, referenced } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { repositoryPathProblem } from '../paths';
 import { repoView } from '../views';
-import { applicationFailureOf, executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
+import { applicationFailureOf, executeWorkflow } from '../workflow-calls';
 
 export const findRepo = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, Repo, id, 'repository');
 const sshHostOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ctx.state.em, Host, id, 'ssh_host_id', 'host');
@@ -54,7 +56,9 @@ export async function createRepo(ctx: ApiContext): Promise<void> {
   if (body.init) {
     try {
       await executeWorkflow(ctx.services, repositoryInit, {
-        workflowId: oneOffWorkflowId(`repo-init-${repo.id}`),
+        // One init per location at a time: a concurrent one is refused instead of racing restic.
+        workflowId: `repo-init-${createHash('sha256').update(body.path).digest('hex').slice(0, 24)}`,
+        workflowIdConflictPolicy: 'FAIL',
         args: [{ repoId: repo.id }],
         typedSearchAttributes: [
           { key: RunKindKey, value: 'repo-init' },
@@ -71,6 +75,9 @@ export async function createRepo(ctx: ApiContext): Promise<void> {
 }
 
 function initError(error: unknown, path: string): unknown {
+  if (error instanceof WorkflowExecutionAlreadyStartedError) {
+    return conflict('repo_init_in_progress', `${path} is being initialised by another request`);
+  }
   const failure = applicationFailureOf(error);
   if (!failure) return error;
   if (failure.type === FailureType.RepositoryAlreadyInitialized) {

@@ -4,7 +4,7 @@ import { sshKeyConnectionTest } from '../../workflows/connection-tests';
 import { RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
 import { respond, respondCreated, respondNoContent } from '../envelope';
-import { conflict } from '../errors';
+import { conflict, invalidField } from '../errors';
 import { findOr404 } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { generateKey, importKey } from '../ssh-key-material';
@@ -26,6 +26,9 @@ export async function getSshKey(ctx: ApiContext): Promise<void> {
 /** Generates an ed25519 key, or imports a given one; only the public half is ever shown again. */
 export async function createSshKey(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as RequestBody<'createSshKey'>;
+  if (body.passphrase !== undefined && body.private_key === undefined) {
+    throw invalidField('passphrase', 'a passphrase only goes with an imported private_key');
+  }
   const comment = `${body.user}@${body.host}`;
   const material = body.private_key ? importKey(body.private_key, body.passphrase ?? null, comment) : generateKey(comment);
   const { secrets } = ctx.services;

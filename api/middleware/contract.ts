@@ -6,7 +6,8 @@ import { ApiError, invalidFields } from '../errors';
 
 function contractRequest(ctx: ApiContext): ContractRequest {
   return {
-    method: ctx.method,
+    // HEAD is GET without the body (Koa leaves the body out of HEAD responses).
+    method: ctx.method === 'HEAD' ? 'GET' : ctx.method,
     path: ctx.path,
     query: ctx.querystring,
     headers: ctx.headers as Record<string, string | string[]>,
@@ -25,6 +26,7 @@ export function matchOperation(contract: OpenAPIBackend): Middleware<ApiState> {
     try {
       ctx.state.operation = contract.router.matchOperation(contractRequest(ctx as ApiContext), true);
     } catch (error) {
+      if (error instanceof URIError) throw new ApiError(404, 'not_found', 'the address is not a valid URL');
       if (error instanceof Error && error.message.startsWith('405')) {
         ctx.set('Allow', allowedMethods(ctx.path).join(', '));
         throw new ApiError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
@@ -40,9 +42,15 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
   return async (ctx, next) => {
     const operation = ctx.state.operation;
     if (!operation) throw new Error('validateRequest needs matchOperation first');
-    const nul = fieldWithNul(ctx.request.body, '');
-    if (nul !== null) throw invalidFields([{ field: nul || 'body', message: 'must not contain NUL characters' }]);
-    const result = contract.validateRequest(contractRequest(ctx as ApiContext), operation);
+    const control = fieldWithControlCharacter(ctx.request.body);
+    if (control !== null) throw invalidFields([{ field: control || 'body', message: 'must not contain control characters' }]);
+    let result: ReturnType<OpenAPIBackend['validateRequest']>;
+    try {
+      result = contract.validateRequest(contractRequest(ctx as ApiContext), operation);
+    } catch (error) {
+      if (error instanceof URIError) throw new ApiError(404, 'not_found', 'the address is not a valid URL');
+      throw error;
+    }
     if (!result.valid) {
       throw invalidFields(
         (result.errors ?? []).map((e) => ({
@@ -57,18 +65,27 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
   };
 }
 
-/** The first field whose text holds a NUL (which no text column can store), or null. */
-function fieldWithNul(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = fieldWithNul(item, `${path}[${index}]`);
-      if (found !== null) return found;
-    }
-  } else if (value && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const found = fieldWithNul(item, path ? `${path}.${key}` : key);
-      if (found !== null) return found;
+/** Control characters no field may hold (tab, line feed and carriage return are allowed). */
+const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/**
+ * The first field whose text (or key) holds a control character other than tab or a line break,
+ * or null. Walks iteratively: a deeply nested body must not exhaust the stack.
+ */
+function fieldWithControlCharacter(body: unknown): string | null {
+  const pending: [unknown, string][] = [[body, '']];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (FORBIDDEN_CONTROL.test(value)) return path;
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => pending.push([item, `${path}[${index}]`]));
+    } else if (value && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        const field = path ? `${path}.${key}` : key;
+        if (FORBIDDEN_CONTROL.test(key)) return field;
+        pending.push([item, field]);
+      }
     }
   }
   return null;

@@ -272,3 +272,44 @@ describe('routing, JSON and validation errors', () => {
     expect(await repoCount()).toBe(before + 1);
   });
 });
+
+describe('protocol edges', () => {
+  test('HEAD answers like GET, without a body', async () => {
+    const head = await h.api.request('HEAD', '/repos');
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+    expect((await h.api.request('HEAD', '/health', { token: null })).status).toBe(200);
+  });
+
+  test('a body that is not JSON is a 400 invalid_json, whatever its content type says', async () => {
+    const before = await repoCount();
+    const res = await h.api.post('/repos', 'name=x&path=/srv/x', { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expectError(res, 400, 'invalid_json');
+    expect(await repoCount()).toBe(before);
+  });
+
+  test('ids and pages beyond what the database can hold are 422, not 500', async () => {
+    expectError(await h.api.get('/repos/1e400'), 422, 'validation_error');
+    expectError(await h.api.get('/repos/2147483648'), 422, 'validation_error');
+    expectError(await h.api.get('/repos?page=184467440737095516'), 422, 'validation_error');
+    expectError(await h.api.post('/backup-jobs', { name: 'x', repo_id: 1e300, source_paths: ['/srv'] }), 422, 'validation_error');
+  });
+
+  test('a malformed escape in the address is a 404, not a 500', async () => {
+    expectError(await h.api.get('/repos/%E0%A4%A'), 404, 'not_found');
+  });
+
+  test('control characters are refused in any field, at any depth', async () => {
+    const before = await repoCount();
+    for (const name of ['esc\u001b[31m', 'nul\u0000', 'bell\u0007']) {
+      const res = await h.api.post('/repos', { name, path: '/srv/x', password: 'pw' });
+      expectError(res, 422, 'validation_error', { fields: [{ field: 'name', message: 'must not contain control characters' }] });
+    }
+    const deep = `{"name":"deep","path":"/srv/x","password":"pw","description":${'['.repeat(5000)}"x\\u0000"${']'.repeat(5000)}}`;
+    expect((await h.api.post('/repos', deep)).status).toBeLessThan(500);
+    expect(await repoCount()).toBe(before);
+    // Line breaks and tabs are text.
+    const ok = await h.api.post('/repos', { name: 'multi-line', path: '/srv/x', password: 'pw', description: 'line one\n\tline two\r\n' });
+    expect(ok.status).toBe(201);
+  });
+});

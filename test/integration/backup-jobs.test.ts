@@ -265,6 +265,26 @@ describe('deleting a job with an active run', () => {
     expectError(await h.api.get(`/backup-jobs/${job.id}`), 404, 'not_found');
   });
 
+  test('a delete racing a run trigger never lets both succeed', async () => {
+    for (let i = 0; i < 8; i++) {
+      const job = await createJob();
+      const [run, del] = await Promise.all([h.api.post(`/backup-jobs/${job.id}/run`), h.api.delete(`/backup-jobs/${job.id}`)]);
+      const outcome = `${run.status}/${del.status}`;
+      // Either the run got in first (the delete is refused) or the delete did (the run finds no job).
+      expect(['202/409', '404/204']).toContain(outcome);
+    }
+  });
+
+  test('a second trigger is refused while the first run is queued, and leaves the first untouched', async () => {
+    const job = await createJob();
+    const first = await h.api.post(`/backup-jobs/${job.id}/run`);
+    expect(first.status).toBe(202);
+    const second = await h.api.post(`/backup-jobs/${job.id}/run`);
+    expectError(second, 409, 'run_in_progress', { run_id: first.body.data.id });
+    const runs = await h.api.get(`/backup-jobs/${job.id}/runs`);
+    expect(runs.body.data.map((r: { id: string }) => r.id)).toEqual([first.body.data.id]);
+  });
+
   test('deleting a job keeps its run history', async () => {
     // The contract (deleteBackupJob): "Snapshots already made stay in the repository; run history is kept."
     const job = await createJob();

@@ -306,6 +306,21 @@ describe('validation', () => {
 });
 
 describe('init: true', () => {
+  test('concurrent inits of one path: exactly one repository is created, the others are refused', async () => {
+    const before = await repoRows();
+    const path = join(dir, `race-${unique()}`);
+    const answers = await Promise.all([1, 2, 3, 4].map((n) => h.api.post('/repos', newRepo({ path, password: `pw-${n}`, init: true }))));
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([201, 409, 409, 409]);
+    for (const refused of answers.filter((a) => a.status === 409)) {
+      expect(['repo_init_in_progress', 'repo_already_initialized']).toContain(refused.body.error.code);
+    }
+    expect(await repoRows()).toBe(before + 1);
+    const created = answers.find((a) => a.status === 201);
+    const snapshots = await h.api.get(`/repos/${created?.body.data.id}/snapshots?refresh=true`);
+    expect(snapshots.status).toBe(200);
+  });
+
   test('creates a real restic repository at the path', async () => {
     const path = join(dir, `init-${unique()}`);
     const body = newRepo({ path, init: true });

@@ -216,6 +216,20 @@ describe('keys that cannot be imported', () => {
     expect(await keyRows()).toBe(before);
   });
 
+  test('an RSA key under 2048 bits is refused as weak_key', async () => {
+    const before = await keyRows();
+    const key = await keygen(['-t', 'rsa', '-b', '1024', '-m', 'PEM', '-N', '']);
+    expectError(await importKey(key.privateKey), 422, 'weak_key');
+    expect(await keyRows()).toBe(before);
+  });
+
+  test('a passphrase without a private key to import is 422', async () => {
+    const before = await keyRows();
+    const res = await h.api.post('/ssh-keys', { name: `pp-${unique()}`, host: 'h.example', passphrase: 'for nothing' });
+    expectError(res, 422, 'validation_error');
+    expect(await keyRows()).toBe(before);
+  });
+
   test('a public key given as private_key is 422', async () => {
     const before = await keyRows();
     const key = await keygen(['-t', 'ed25519', '-N', '']);

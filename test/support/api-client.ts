@@ -66,7 +66,7 @@ export class ApiClient {
 
   private check(method: string, path: string, status: number, headers: Headers, body: unknown): void {
     const [pathname, query] = path.split('?');
-    const operation = this.contract.matchOperation({ method, path: `/api/v1${pathname}`, query: query ?? '', headers: {} }) as Operation | undefined;
+    const operation = this.contract.matchOperation({ method: method === 'HEAD' ? 'GET' : method, path: `/api/v1${pathname}`, query: query ?? '', headers: {} }) as Operation | undefined;
     const where = `${method} ${path} -> ${status}`;
     if (!operation) {
       // Unknown routes must still answer with the error envelope.
@@ -77,8 +77,8 @@ export class ApiClient {
     if (!declared.includes(String(status)) && !declared.includes('default')) {
       throw new Error(`${where}: status ${status} is not declared for ${operation.operationId} (declared: ${declared.join(', ')}); body: ${JSON.stringify(body)}`);
     }
-    if (status === 204) {
-      if (body !== '') throw new Error(`${where}: a 204 must have no body`);
+    if (status === 204 || method === 'HEAD') {
+      if (body !== '') throw new Error(`${where}: a 204 or a HEAD answer must have no body`);
       return;
     }
     const contentType = headers.get('content-type') ?? '';

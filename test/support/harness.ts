@@ -67,7 +67,7 @@ export async function startHarness(options: { worker?: boolean } = {}): Promise<
       connection: workerConnection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      activityDeps: { orm: services.orm, secrets: services.secrets, resticBinary: config.resticBinary },
+      activityDeps: { orm: services.orm, secrets: services.secrets, resticBinary: config.resticBinary, protectedPaths: [] },
       workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger }),
     });
     workerRun = worker.run();

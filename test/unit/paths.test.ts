@@ -25,3 +25,29 @@ describe('path guards', () => {
     expect(repositoryPathProblem('/srv/restic')).toBeNull();
   });
 });
+
+describe('path guards against disguised paths and option injection', () => {
+  test.each(['//proc/1/environ', '/./proc/self/cmdline', '/srv//data', '/srv/./data', '///sys'])('refuse the non-normal %p', (path) => {
+    expect(localPathProblem(path)).not.toBeNull();
+  });
+
+  test('a trailing slash is still normal form', () => {
+    expect(localPathProblem('/srv/data/')).toBeNull();
+  });
+
+  test.each([
+    'rclone:--log-file=/tmp/x',
+    'rclone:-vv remote:path',
+    'sftp:-oProxyCommand=touch /tmp/x',
+    'rclone:remote:path with space',
+    'rest:https://bob:secret@rest.example.org/',
+    'rest:http://:secret@rest.example.org/',
+  ])('refuse the backend string %p', (path) => {
+    expect(repositoryPathProblem(path)).not.toBeNull();
+  });
+
+  test.each(['rclone:remote:bucket/path', 'sftp:backup@nas:/srv/restic', 'sftp://backup@nas:2222//srv/restic', 'rest:https://rest.example.org/repo', 's3:s3.amazonaws.com/bucket', 'sftp:[::1]:/srv/restic'])(
+    'accept the backend string %p',
+    (path) => expect(repositoryPathProblem(path)).toBeNull(),
+  );
+});

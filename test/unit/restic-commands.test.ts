@@ -3,6 +3,7 @@ import { failureCode } from '../../common/failures';
 import { COMMAND_NOT_FOUND, shellQuote, type Executor, type ExecOptions } from '../../activities/executors';
 import { lineSplitter } from '../../activities/lines';
 import { backupArgs, globalArgs, resticFailure, runRestic } from '../../activities/restic';
+import { protectedPathIn } from '../../activities/backup';
 
 describe('restic command lines', () => {
   const access = { repository: '/srv/repo', password: 's3cret!' };
@@ -94,5 +95,19 @@ describe('lineSplitter', () => {
     expect(lines).toEqual(['abc', 'def']);
     splitter.end();
     expect(lines).toEqual(['abc', 'def', 'g']);
+  });
+});
+
+describe('protected paths', () => {
+  const key = '/srv/control-plane/.data/secret.key';
+  test.each([
+    [['/'], key],
+    [['/srv'], key],
+    [['/srv/control-plane/.data/'], key],
+    [['/etc', key], key],
+    [['/srv/control'], null],
+    [['/etc', '/var'], null],
+  ])('a backup of %p reads %p', (sources, expected) => {
+    expect(protectedPathIn(sources, [key])).toBe(expected);
   });
 });
