@@ -52,6 +52,10 @@ export async function withRepositoryAccess<T>(
 
   const host = repo.sshHost;
   const target = sshTargetForHost(host, secrets, { requirePinnedKey: true });
+  if (!host.hostPublicKey || !host.hostKeyType) {
+    // A fingerprint alone cannot make a known_hosts line for OpenSSH.
+    throw typedFailure(FailureType.HostKeyNotPinned, `only the fingerprint of ${host.name}'s host key is known: test the host (POST /hosts/${host.id}/test) to record the key itself`);
+  }
   const dir = await mkdtemp(join(tmpdir(), 'bcp-sftp-'));
   try {
     const keyFile = join(dir, 'id');

@@ -83,6 +83,10 @@ export function connectionTestActivities(deps: ActivityDeps) {
         return { success: false, latency_ms: latency, expected_fingerprint: expected, restic: null, error: attempt.error, host_key: hostKey };
       }
       let status: 'pinned' | 'verified' = 'verified';
+      if (expected && !host.hostPublicKey) {
+        // Pinned by fingerprint up front: keep the key that matched it, for OpenSSH known_hosts files.
+        await em.nativeUpdate(Host, { id: host.id, hostKeyFingerprint: expected }, { hostKeyType: attempt.hostKey.type, hostPublicKey: attempt.hostKey.publicKey });
+      }
       if (!expected) {
         // Trust on first use; the condition keeps a concurrent test from pinning a different key.
         const pinned = await em.nativeUpdate(

@@ -1,10 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupJob, Repo } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { startHarness, type Harness } from '../support/harness';
 import { restic } from '../support/restic';
+import { stackEnv } from '../support/stack-env';
 import { ISO, expectError, expectFieldError, unique } from '../support/expectations';
 
 /**
@@ -383,5 +384,33 @@ describe('X-Dry-Run', () => {
     expect((await h.api.get(`/repos/${id}`)).body.data.name).toBe(created.body.data.name);
     // X-Dry-Run: 0 is an ordinary request.
     expect((await h.api.delete(`/repos/${id}`, { headers: { 'X-Dry-Run': '0' } })).status).toBe(204);
+  });
+});
+
+describe('sftp repositories', () => {
+  test('are initialised and listed through their SSH host, once its full host key is known', async () => {
+    const sshd = stackEnv().sshd;
+    const key = await h.api.post('/ssh-keys', { name: `sftp-${unique()}`, host: sshd.host, port: sshd.port, user: sshd.user });
+    await appendFile(sshd.authorizedKeysFile, `${key.body.data.public_key}\n`);
+    // Pinned by fingerprint only: OpenSSH needs the key itself, which the first test records.
+    const host = await h.api.post('/hosts', {
+      name: `sftp-${unique()}`, hostname: sshd.host, port: sshd.port, user: sshd.user,
+      ssh_key_id: key.body.data.id, host_key_fingerprint: sshd.hostKeyFingerprint, restic_path: stackEnv().resticBinary,
+    });
+    const location = join(dir, `sftp-${unique()}`);
+    const body = newRepo({ path: `sftp:${sshd.user}@${sshd.host}:${location}`, ssh_host_id: host.body.data.id, init: true });
+    const before = await repoRows();
+    const refused = await h.api.post('/repos', body);
+    expectError(refused, 422, 'repo_init_failed');
+    expect(refused.body.error.message).toMatch(/test the host/);
+    expect(await repoRows()).toBe(before);
+
+    expect((await h.api.post(`/hosts/${host.body.data.id}/test`)).body.data).toMatchObject({ success: true, host_key: { status: 'verified' } });
+    const created = await h.api.post('/repos', body);
+    expect(created.status).toBe(201);
+    expect(restic(location, body.password as string, ['cat', 'config']).status).toBe(0);
+    const snapshots = await h.api.get(`/repos/${created.body.data.id}/snapshots?refresh=true`);
+    expect(snapshots.status).toBe(200);
+    expect(snapshots.body.meta.total).toBe(0);
   });
 });
