@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { type BackupJob, BackupJobRun } from '../db/entities';
+import { BackupJob, BackupJobRun } from '../db/entities';
 import { backupJobRun } from '../workflows/backup-job-run';
 import { HostIdKey, JobIdKey, RepoIdKey, RunKindKey } from '../workflows/search-attributes';
 import type { AuthContext, Services } from './context';
 import type { components } from './contract.gen';
 import { ApiError, conflict, notFound } from './errors';
+import type { Row } from './pagination';
 import { jobRunView } from './views';
 
 type Progress = components['schemas']['JobRun']['progress'];
@@ -88,40 +89,59 @@ async function insertQueuedRun(em: EntityManager, job: BackupJob, auth: AuthCont
 async function closeLostRun(services: Services, em: EntityManager, job: BackupJob): Promise<void> {
   const active = await em.findOne(BackupJobRun, { jobId: job.id, status: { $in: [...ACTIVE_RUN_STATUSES] } });
   if (!active) return;
-  let running: boolean;
-  try {
-    const description = await services.temporal.workflow.getHandle(active.workflowId).describe();
-    running = description.status.name === 'RUNNING';
-  } catch (error) {
-    if (!(error instanceof WorkflowNotFoundError)) throw error;
-    running = active.queuedAt.getTime() > Date.now() - 60_000; // just inserted by a concurrent trigger
-  }
-  if (running) {
+  const state = await workflowState(services, active);
+  if (state.running) {
     throw conflict('run_in_progress', `backup job ${job.id} already has a run in progress`, {
       run_id: active.id,
       links: jobRunView(active, services.temporalConfig).links,
     });
   }
-  active.status = 'failed';
-  active.finishedAt = new Date();
-  active.failureCode = 'workflow_lost';
-  active.failureMessage = 'the workflow of this run ended without recording an outcome';
-  await em.flush();
+  await markLost(em, active, state.status);
 }
 
-/** Live restic progress of a running backup: the last heartbeat of its backup activity. */
-export async function readRunProgress(services: Services, run: BackupJobRun): Promise<Progress> {
-  if (run.status !== 'running') return null;
+type WorkflowState = { running: true; progress: Progress } | { running: false; status: string };
+
+/** What Temporal says of an active run's workflow: still running (with restic's progress), or closed. */
+async function workflowState(services: Services, run: Row<BackupJobRun>): Promise<WorkflowState> {
+  let description;
   try {
-    const description = await services.temporal.workflow.getHandle(run.workflowId).describe();
-    const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === 'runBackup');
-    const payload = pending?.heartbeatDetails?.payloads?.[0];
-    if (!payload) return null;
-    const progress = defaultPayloadConverter.fromPayload<Record<string, unknown>>(payload);
-    return progress && typeof progress.percent_done === 'number' ? (progress as Progress) : null;
-  } catch {
-    return null; // progress is best-effort; the run resource is still accurate without it
+    description = await services.temporal.workflow.getHandle(run.workflowId).describe();
+  } catch (error) {
+    // A run just inserted by a concurrent trigger has no workflow yet.
+    if (error instanceof WorkflowNotFoundError && run.queuedAt.getTime() < Date.now() - 60_000) return { running: false, status: 'NOT_FOUND' };
+    if (!(error instanceof WorkflowNotFoundError)) console.error(`describing workflow ${run.workflowId} failed:`, error);
+    return { running: true, progress: null }; // unknown: never close a run on a guess
   }
+  if (description.status.name !== 'RUNNING') return { running: false, status: description.status.name };
+  const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === 'runBackup');
+  const payload = pending?.heartbeatDetails?.payloads?.[0];
+  const progress = payload ? defaultPayloadConverter.fromPayload<Record<string, unknown>>(payload) : null;
+  return { running: true, progress: progress && typeof progress.percent_done === 'number' ? (progress as Progress) : null };
+}
+
+/** Closes a run whose workflow ended (terminated, timed out) without recording an outcome. */
+async function markLost(em: EntityManager, run: Row<BackupJobRun>, workflowStatus: string): Promise<void> {
+  const message = `the workflow of this run ended (${workflowStatus}) without recording an outcome`;
+  const closed = await em.nativeUpdate(
+    BackupJobRun,
+    { id: run.id, status: { $in: [...ACTIVE_RUN_STATUSES] } },
+    { status: 'failed', finishedAt: new Date(), failureCode: 'workflow_lost', failureMessage: message },
+  );
+  if (closed) await em.nativeUpdate(BackupJob, { id: run.jobId, lastRunId: run.id }, { lastStatus: 'failed', lastError: message });
+}
+
+/**
+ * An active run as Temporal sees it: its live progress while its workflow runs; if the workflow
+ * has closed without recording an outcome (terminated from the Temporal UI, say), the run is
+ * closed as `workflow_lost` and returned as such. Finished runs are returned unchanged.
+ */
+export async function observeRun<T extends Row<BackupJobRun>>(services: Services, em: EntityManager, run: T): Promise<{ run: T | BackupJobRun; progress: Progress }> {
+  if (!(ACTIVE_RUN_STATUSES as readonly string[]).includes(run.status)) return { run, progress: null };
+  const state = await workflowState(services, run);
+  if (state.running) return { run, progress: run.status === 'running' ? state.progress : null };
+  await markLost(em, run, state.status);
+  // Re-read: the workflow may have recorded its own outcome just before closing.
+  return { run: (await em.fork().findOne(BackupJobRun, run.id)) ?? run, progress: null };
 }
 
 /** Waits up to `seconds` for a run's workflow to close (for `?wait=`). */

@@ -1,5 +1,5 @@
 import { BackupJob, BackupJobRun, Host, Repo } from '../../db/entities';
-import { ACTIVE_RUN_STATUSES, readRunProgress, startBackupRun, waitForRun } from '../backup-runs';
+import { ACTIVE_RUN_STATUSES, observeRun, startBackupRun, waitForRun } from '../backup-runs';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField, notFound } from '../errors';
@@ -95,11 +95,12 @@ export async function deleteBackupJob(ctx: ApiContext): Promise<void> {
 /** 202 with the queued run at once; with `?wait=N`, 200 if it finished within N seconds. */
 export async function runBackupJob(ctx: ApiContext): Promise<void> {
   const job = await findJob(ctx, ctx.state.params.id as number);
-  const run = await startBackupRun(ctx.services, ctx.state.em, job, authOf(ctx));
-  await waitForRun(ctx.services, run, Number(ctx.state.query.wait ?? 0));
-  await ctx.state.em.refresh(run);
+  const started = await startBackupRun(ctx.services, ctx.state.em, job, authOf(ctx));
+  await waitForRun(ctx.services, started, Number(ctx.state.query.wait ?? 0));
+  await ctx.state.em.refresh(started);
+  const { run, progress } = await observeRun(ctx.services, ctx.state.em, started);
   const finished = run.status === 'success' || run.status === 'failed';
-  respond(ctx, finished ? 200 : 202, jobRunView(run, ctx.services.temporalConfig, await readRunProgress(ctx.services, run)));
+  respond(ctx, finished ? 200 : 202, jobRunView(run, ctx.services.temporalConfig, progress));
 }
 
 export async function listBackupJobRuns(ctx: ApiContext): Promise<void> {
@@ -107,7 +108,12 @@ export async function listBackupJobRuns(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
   const status = ctx.state.query.status as BackupJobRun['status'] | undefined;
   const [runs, total] = await findPage(ctx.state.em, BackupJobRun, page, { jobId: job.id, ...(status ? { status } : {}) }, { queuedAt: 'desc', id: 'asc' });
-  const views = await Promise.all(runs.map(async (run) => jobRunView(run, ctx.services.temporalConfig, await readRunProgress(ctx.services, run))));
+  const views = await Promise.all(
+    runs.map(async (row) => {
+      const { run, progress } = await observeRun(ctx.services, ctx.state.em, row);
+      return jobRunView(run, ctx.services.temporalConfig, progress);
+    }),
+  );
   respond(ctx, 200, views, pageMeta(page, total));
 }
 
@@ -115,5 +121,6 @@ export async function getBackupJobRun(ctx: ApiContext): Promise<void> {
   const jobId = ctx.state.params.id as number;
   const run = await ctx.state.em.findOne(BackupJobRun, { id: ctx.state.params.run_id as string, jobId });
   if (!run) throw notFound(`run ${String(ctx.state.params.run_id)} of backup job ${jobId}`);
-  respond(ctx, 200, jobRunView(run, ctx.services.temporalConfig, await readRunProgress(ctx.services, run)));
+  const observed = await observeRun(ctx.services, ctx.state.em, run);
+  respond(ctx, 200, jobRunView(observed.run, ctx.services.temporalConfig, observed.progress));
 }

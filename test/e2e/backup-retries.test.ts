@@ -21,7 +21,7 @@ describe('a backup on an unreachable host', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('is retried with backoff, then fails as host_unreachable', async () => {
+  async function unreachableJob(): Promise<number> {
     const sshd = stackEnv().sshd;
     const key = await h.api.post('/ssh-keys', { name: 'retries', host: sshd.host, port: sshd.port, user: sshd.user });
     // A host whose key is pinned up front, on a loopback port where nothing listens.
@@ -33,12 +33,17 @@ describe('a backup on an unreachable host', () => {
       ssh_key_id: key.body.data.id,
       host_key_fingerprint: sshd.hostKeyFingerprint,
     });
-    const repo = await h.api.post('/repos', { name: 'retries', path: join(dir, 'repo'), password: randomBytes(8).toString('hex'), init: true });
+    const repo = await h.api.post('/repos', { name: 'retries', path: join(dir, `repo-${randomBytes(4).toString('hex')}`), password: randomBytes(8).toString('hex'), init: true });
+    expect(repo.status).toBe(201);
     await writeFile(join(dir, 'file'), 'x');
     const job = await h.api.post('/backup-jobs', { name: 'retries', repo_id: repo.body.data.id, host_id: host.body.data.id, source_paths: [dir] });
+    return job.body.data.id;
+  }
 
+  test('is retried with backoff, then fails as host_unreachable', async () => {
+    const jobId = await unreachableJob();
     const started = Date.now();
-    const run = await h.api.post(`/backup-jobs/${job.body.data.id}/run`);
+    const run = await h.api.post(`/backup-jobs/${jobId}/run`);
     const self = run.body.data.links.self.replace('/api/v1', '');
     const seenAttempts: { attempt: number; at: number }[] = [];
     const done = await waitFor(
@@ -59,6 +64,23 @@ describe('a backup on an unreachable host', () => {
     expect(at(2) - at(1)).toBeGreaterThanOrEqual(14_000);
     expect(at(3) - at(2)).toBeGreaterThanOrEqual(29_000);
     expect(at(4) - at(3)).toBeGreaterThanOrEqual(59_000);
-    expect((await h.api.get(`/backup-jobs/${job.body.data.id}`)).body.data.last_status).toBe('failed');
+    expect((await h.api.get(`/backup-jobs/${jobId}`)).body.data.last_status).toBe('failed');
+  });
+
+  test('a run whose workflow is terminated in Temporal is closed as workflow_lost, and the job runs again', async () => {
+    const jobId = await unreachableJob();
+    const run = (await h.api.post(`/backup-jobs/${jobId}/run`)).body.data;
+    const self = run.links.self.replace('/api/v1', '');
+    await waitFor(async () => ((await h.api.get(self)).body.data.attempts >= 1 ? true : undefined), 'the first attempt');
+    await h.services.temporal.workflow.getHandle(run.workflow_id).terminate('operator stopped it');
+
+    const lost = (await h.api.get(self)).body.data;
+    expect(lost.status).toBe('failed');
+    expect(lost.failure.code).toBe('workflow_lost');
+    expect(lost.failure.message).toContain('TERMINATED');
+    expect((await h.api.get(`/backup-jobs/${jobId}`)).body.data).toMatchObject({ last_status: 'failed', last_run_id: run.id });
+    const again = await h.api.post(`/backup-jobs/${jobId}/run`);
+    expect(again.status).toBe(202);
+    await h.services.temporal.workflow.getHandle(again.body.data.workflow_id).terminate('test done');
   });
 });
