@@ -1,10 +1,12 @@
 import { loadConfig } from '../common/config';
+import { verifySecretKey } from '../db/secret-key-check';
 import { buildApp } from './app';
 import { closeServices, createServices } from './services';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const services = await createServices(config);
+  await verifySecretKey(services.orm.em.fork(), services.secrets);
   const server = buildApp(services).listen(config.api.port, config.api.host, () => {
     console.log(`API listening on http://${config.api.host}:${config.api.port}/api/v1`);
   });

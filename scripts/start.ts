@@ -6,7 +6,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadSecretKey } from '../common/config';
 import { ensureFirstAdmin } from '../db/first-admin';
+import { openOrm } from '../db/orm';
+import { SecretBox } from '../db/secret-box';
+import { verifySecretKey } from '../db/secret-key-check';
 import { migrateUp } from '../db/migrate';
 import { header, info, redactUrl } from './lib/log';
 import { DATA_DIR, PROJECT_ROOT, nodeBin } from './lib/paths';
@@ -114,6 +118,16 @@ function secretKeyEnv(): Record<string, string> {
   return { SECRET_KEY_FILE: file };
 }
 
+/** Refuses to start with a key that cannot open the secrets already stored in the database. */
+async function checkSecretKey(databaseUrl: string, keyEnv: Record<string, string>): Promise<void> {
+  const orm = await openOrm(databaseUrl, 1);
+  try {
+    await verifySecretKey(orm.em.fork(), new SecretBox(loadSecretKey(keyEnv)));
+  } finally {
+    await orm.close(true);
+  }
+}
+
 async function waitForHealth(url: string, timeoutMs: number, processes: ManagedProcess[]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
@@ -162,6 +176,7 @@ async function main(): Promise<void> {
 
   const applied: unknown = await step(migrateUp(pg.url));
   info(Array.isArray(applied) && applied.length > 0 ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
+  await step(checkSecretKey(pg.url, secretEnv));
   const admin = await step(ensureFirstAdmin(pg.url));
 
   if (await step(apiPortTaken())) {
@@ -236,7 +251,13 @@ async function main(): Promise<void> {
       `  Try: curl -H "Authorization: Bearer ${admin.token}" ${base}/api/v1/me`,
     );
   } else {
-    lines.push('', `  Try: curl -H "Authorization: Bearer <token>" ${base}/api/v1/me`);
+    lines.push(
+      '',
+      '  This database already has users, so no new token was created. Use a token you stored,',
+      '  or print a new admin token with: npm run admin-token',
+      '',
+      `  Try: curl -H "Authorization: Bearer <token>" ${base}/api/v1/me`,
+    );
   }
   lines.push('', 'Press Ctrl-C to stop.', '');
   process.stdout.write(lines.join('\n') + '\n');

@@ -5,12 +5,15 @@ import { loadConfig } from '../common/config';
 import { temporalConnectionOptions } from '../common/temporal';
 import { openOrm } from '../db/orm';
 import { SecretBox } from '../db/secret-box';
+import { verifySecretKey } from '../db/secret-key-check';
 import { createWorker } from './create-worker';
 import { ensureSearchAttributes } from './search-attributes';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const orm = await openOrm(config.databaseUrl);
+  const secrets = new SecretBox(config.secretKey);
+  await verifySecretKey(orm.em.fork(), secrets);
   const connectionOptions = temporalConnectionOptions(config.temporal);
 
   const client = await Connection.connect(connectionOptions);
@@ -24,7 +27,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     activityDeps: {
       orm,
-      secrets: new SecretBox(config.secretKey),
+      secrets,
       resticBinary: config.resticBinary,
       protectedPaths: process.env.SECRET_KEY_FILE ? [resolve(process.env.SECRET_KEY_FILE)] : [],
     },

@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { mintAdminToken } from '../../db/first-admin';
+import { SecretBox } from '../../db/secret-box';
+import { verifySecretKey } from '../../db/secret-key-check';
+import { startHarness, type Harness } from '../support/harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ worker: false });
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe('the secret key check at start-up', () => {
+  test('passes on an empty database and with the right key, fails with another key', async () => {
+    const other = new SecretBox(randomBytes(32));
+    await expect(verifySecretKey(h.services.orm.em.fork(), other)).resolves.toBeUndefined();
+    expect((await h.api.post('/repos', { name: 'sealed', path: '/srv/sealed', password: 'pw' })).status).toBe(201);
+    await expect(verifySecretKey(h.services.orm.em.fork(), h.services.secrets)).resolves.toBeUndefined();
+    await expect(verifySecretKey(h.services.orm.em.fork(), other)).rejects.toThrow(/does not open the secrets stored in this database/);
+  });
+});
+
+describe('npm run admin-token', () => {
+  test('mints a new working all-scope token for the admin; the old one keeps working', async () => {
+    const minted = await mintAdminToken(h.config.databaseUrl);
+    expect(minted?.username).toBe('admin');
+    expect(minted?.token).toMatch(/^rui_[0-9a-f]{8}_[0-9a-f]{40}$/);
+    const me = await h.api.withToken(minted?.token ?? null).get('/me');
+    expect(me.status).toBe(200);
+    expect(me.body.data.token.scopes).toHaveLength(34);
+    expect((await h.api.get('/me')).status).toBe(200);
+  });
+
+  test('finds no admin of another name', async () => {
+    expect(await mintAdminToken(h.config.databaseUrl, 'nobody')).toBeNull();
+  });
+});
