@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { migrateUp } from '../db/migrate';
 import { ensureFirstAdmin } from '../db/first-admin';
+import { SecretBox, SecretPurpose } from '../db/secret-box';
 import { createDatabaseIfMissing, dropDatabase, withDatabase, withPgClient } from '../scripts/lib/pg-client';
 import { PROJECT_ROOT, nodeBin } from '../scripts/lib/paths';
 import { freePort, waitForPort } from '../scripts/lib/ports';
@@ -56,16 +57,19 @@ async function main(): Promise<void> {
     await migrateUp(databaseUrl);
     const admin = await ensureFirstAdmin(databaseUrl);
     if (!admin) throw new Error('the bench database already had users');
+    const secretKey = randomBytes(32);
+    const sealed = new SecretBox(secretKey).seal('benchmark password', SecretPurpose.repoPassword);
     await withPgClient(databaseUrl, (c) =>
       c.query(
         `insert into repos (name, path, password_secret, description)
-         select 'repo-' || n, '/srv/restic/repo-' || n, 'v1.x.y.z', 'benchmark repository ' || n from generate_series(1, ${REPOS}) n`,
+         select 'repo-' || n, '/srv/restic/repo-' || n, $1, 'benchmark repository ' || n from generate_series(1, ${REPOS}) n`,
+        [sealed],
       ),
     );
 
     const api = await server('api', 'api/server.ts', {
       DATABASE_URL: databaseUrl,
-      SECRET_KEY: randomBytes(32).toString('base64'),
+      SECRET_KEY: secretKey.toString('base64'),
       TEMPORAL_ADDRESS: '127.0.0.1:1', // never contacted by this route
     });
     children.push(api.process);
