@@ -32,7 +32,7 @@ export interface Harness {
  * The whole product in one test file: a fresh database, the Koa API on a loopback port and a
  * worker on its own task queue, against the shared Temporal dev server, restic and sshd.
  */
-export async function startHarness(options: { worker?: boolean } = {}): Promise<Harness> {
+export async function startHarness(options: { worker?: boolean; resticBinary?: string } = {}): Promise<Harness> {
   const stack = stackEnv();
   const database = await createTestDatabase();
   const config: AppConfig = {
@@ -45,7 +45,7 @@ export async function startHarness(options: { worker?: boolean } = {}): Promise<
       tls: false,
       apiKey: null,
     },
-    resticBinary: stack.resticBinary,
+    resticBinary: options.resticBinary ?? stack.resticBinary,
     secretKey: randomBytes(32),
     api: { host: '127.0.0.1', port: 0 },
   };
