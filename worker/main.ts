@@ -1,30 +1,17 @@
 import { resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../common/config';
-import { temporalConnectionOptions } from '../common/temporal';
 import { openOrm } from '../db/orm';
 import { SecretBox } from '../db/secret-box';
 import { verifySecretKey } from '../db/secret-key-check';
 import { createWorker } from './create-worker';
-import { ensureSearchAttributes } from './search-attributes';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const orm = await openOrm(config.databaseUrl);
   const secrets = new SecretBox(config.secretKey);
   await verifySecretKey(orm.em.fork(), secrets);
-  const connectionOptions = temporalConnectionOptions(config.temporal);
-
-  const client = await Connection.connect(connectionOptions);
-  await ensureSearchAttributes(client, config.temporal.namespace);
-  await client.close();
-
-  const connection = await NativeConnection.connect(connectionOptions);
-  const worker = await createWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
+  const { worker, connection } = await createWorker({
+    temporal: config.temporal,
     activityDeps: {
       orm,
       secrets,

@@ -1,8 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
 import { buildApp } from '../../api/app';
 import { generateToken } from '../../api/auth/tokens';
 import type { Services } from '../../api/context';
@@ -12,7 +11,6 @@ import type { AppConfig } from '../../common/config';
 import { ApiToken, User } from '../../db/entities';
 import { ensureFirstAdmin } from '../../db/first-admin';
 import { createWorker } from '../../worker/create-worker';
-import { ensureSearchAttributes } from '../../worker/search-attributes';
 import { ApiClient } from './api-client';
 import { createTestDatabase } from './database';
 import { stackEnv } from './stack-env';
@@ -59,17 +57,11 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
   let workerConnection: NativeConnection | null = null;
   if (options.worker !== false) {
     installQuietRuntime();
-    const client = await Connection.connect({ address: config.temporal.address });
-    await ensureSearchAttributes(client, config.temporal.namespace);
-    await client.close();
-    workerConnection = await NativeConnection.connect({ address: config.temporal.address });
-    worker = await createWorker({
-      connection: workerConnection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
+    ({ worker, connection: workerConnection } = await createWorker({
+      temporal: config.temporal,
       activityDeps: { orm: services.orm, secrets: services.secrets, resticBinary: config.resticBinary, protectedPaths: [] },
       workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger }),
-    });
+    }));
     workerRun = worker.run();
   }
 
