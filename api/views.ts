@@ -12,11 +12,9 @@ type Schemas = components['schemas'];
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 /** A to-one relation: a loaded entity, or the foreign key of a plain row. */
-type Ref = { id: number } | number | null;
-const idOf = (ref: Ref) => (typeof ref === 'number' ? ref : (ref?.id ?? null));
-type Viewable<T, R extends keyof T> = Omit<T, R> & { [K in R]: Ref };
+const idOf = (ref: { id: number } | number | null) => (typeof ref === 'number' ? ref : (ref?.id ?? null));
 
-export function repoView(repo: Viewable<Repo, 'sshHost'>): Schemas['Repo'] {
+export function repoView(repo: Repo | Row<Repo>): Schemas['Repo'] {
   return {
     id: repo.id,
     name: repo.name,
@@ -32,7 +30,7 @@ export function repoView(repo: Viewable<Repo, 'sshHost'>): Schemas['Repo'] {
   };
 }
 
-export function hostView(host: Viewable<Host, 'sshKey'>): Schemas['Host'] {
+export function hostView(host: Host | Row<Host>): Schemas['Host'] {
   return {
     id: host.id,
     name: host.name,
