@@ -22,7 +22,3 @@ export function hashToken(token: string): string {
 export function isWellFormedToken(token: string): boolean {
   return TOKEN_PATTERN.test(token);
 }
-
-export function displayToken(prefix: string): string {
-  return `rui_${prefix}_********`;
-}

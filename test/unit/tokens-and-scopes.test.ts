@@ -1,6 +1,6 @@
 import { userPermissions } from '../../api/auth/roles';
 import { ALL_SCOPES, effectiveScopes } from '../../api/auth/scopes';
-import { displayToken, generateToken, hashToken, isWellFormedToken } from '../../api/auth/tokens';
+import { generateToken, hashToken, isWellFormedToken } from '../../api/auth/tokens';
 
 describe('API tokens', () => {
   test('look like rui_<8 hex>_<40 hex> and are stored as their sha256', () => {
@@ -10,7 +10,6 @@ describe('API tokens', () => {
     expect(hash).toBe(hashToken(token));
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(hash).not.toContain(token.slice(13));
-    expect(displayToken(prefix)).toBe(`rui_${prefix}_********`);
   });
 
   test('are random', () => {
