@@ -3336,7 +3336,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description `restic_error`: restic (or the worker that runs it) failed or is unavailable; the message carries restic's error line without secrets. */
+        /** @description `restic_error`: restic failed; the message carries restic's error line without secrets. `worker_unavailable`: no worker completed the operation in time. */
         BadGateway: {
             headers: {
                 [name: string]: unknown;
@@ -5668,6 +5668,7 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5877,6 +5878,7 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
