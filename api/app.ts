@@ -1,13 +1,26 @@
 import Koa, { type Middleware } from 'koa';
+import compose from 'koa-compose';
 import type { ApiState, Services } from './context';
 import { authenticate } from './auth/authenticate';
 import { handlers } from './handlers';
 import { jsonBody } from './middleware/body';
-import { refuseDryRun } from './middleware/dry-run';
+import { apiGate } from './middleware/api-gate';
+import { auditLog } from './middleware/audit-log';
+import { checkOrigin, corsPreflight } from './middleware/cors';
+import { dryRun } from './middleware/dry-run';
+import { idempotency } from './middleware/idempotency';
+import { rateLimit } from './middleware/rate-limit';
+import { resourceScope } from './middleware/resource-scope';
 import { dispatch, matchOperation, validateRequest } from './middleware/contract';
 import { errorEnvelope } from './middleware/errors';
 import { requestId } from './middleware/request-id';
 import { swaggerUiAssets } from './swagger-ui';
+
+/** Middleware that only concerns authenticated requests (public operations skip it). */
+function onlyAuthenticated(...chain: Middleware<ApiState>[]): Middleware<ApiState> {
+  const run = compose(chain);
+  return (ctx, next) => (ctx.state.auth ? run(ctx, next) : next());
+}
 
 /** A fresh MikroORM identity map per request. */
 function entityManager(services: Services): Middleware<ApiState> {
@@ -18,23 +31,28 @@ function entityManager(services: Services): Middleware<ApiState> {
 }
 
 /**
- * The API: request id -> error envelope -> Swagger assets -> contract match (404/405) -> bearer
- * auth and scope (401/403) -> JSON body (400) -> contract validation (422) -> handler by
- * operationId (or 501).
+ * The API: request id -> audit log -> error envelope -> Swagger assets -> CORS preflight ->
+ * contract match (404/405) -> global switch (503) -> bearer auth, address and scope (401/403) ->
+ * origin (403) -> rate limit (429) -> JSON body (400) -> contract validation (422) -> resource
+ * scope (403) -> dry run -> idempotency (replay, 409, 422) -> handler by operationId (or 501).
  */
 export function buildApp(services: Services): Koa<ApiState, { services: Services }> {
   const app = new Koa<ApiState, { services: Services }>({ proxy: process.env.TRUST_PROXY === '1' });
   app.context.services = services;
   const assets = swaggerUiAssets();
   app.use(requestId());
+  app.use(auditLog(services));
   app.use(errorEnvelope());
   app.use(assets.routes());
   app.use(entityManager(services));
+  app.use(corsPreflight());
   app.use(matchOperation(services.contract));
+  app.use(apiGate(services));
   app.use(authenticate(services));
+  app.use(onlyAuthenticated(checkOrigin(), rateLimit()));
   app.use(jsonBody());
   app.use(validateRequest(services.contract));
-  app.use(refuseDryRun());
+  app.use(onlyAuthenticated(resourceScope(), dryRun(), idempotency()));
   app.use(dispatch(handlers));
   return app;
 }

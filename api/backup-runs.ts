@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { BackupJob, BackupJobRun } from '../db/entities';
 import { backupJobRun } from '../workflows/backup-job-run';
@@ -19,19 +19,30 @@ export function backupWorkflowId(jobId: number, runId: string): string {
   return `backup-job-${jobId}-${runId}`;
 }
 
+/** The run id an idempotency key stands for: the same token, job and key always give the same run. */
+export function keyedRunId(tokenId: number, jobId: number, key: string): string {
+  const hex = createHash('sha256').update(`backup-run:${tokenId}:${jobId}:${key}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
+}
+
 /**
  * Records a queued run and starts its workflow. The database admits one queued or running run
  * per job (a partial unique index), so a second trigger gets 409 `run_in_progress` — unless the
  * run in the way belongs to a workflow that is no longer running, which is then closed as lost.
+ * With an idempotency key, the run id (and so the workflow id) comes from the key, and Temporal
+ * refuses a second workflow with that id even if the run's row were lost.
  */
-export async function startBackupRun(services: Services, em: EntityManager, job: BackupJob, auth: AuthContext): Promise<BackupJobRun> {
+export async function startBackupRun(services: Services, em: EntityManager, job: BackupJob, auth: AuthContext, idempotencyKey?: string): Promise<BackupJobRun> {
+  const id = idempotencyKey ? keyedRunId(auth.token.id, job.id, idempotencyKey) : randomUUID();
+  const existing = idempotencyKey ? await em.findOne(BackupJobRun, { id }) : null;
+  if (existing) return existing;
   let run: BackupJobRun;
   try {
-    run = await insertQueuedRun(em, job, auth);
+    run = await insertQueuedRun(em, job, auth, id);
   } catch (error) {
     if (!(error instanceof UniqueConstraintViolationException)) throw error;
     await closeLostRun(services, em, job);
-    run = await insertQueuedRun(em, job, auth);
+    run = await insertQueuedRun(em, job, auth, id);
   }
 
   try {
@@ -46,8 +57,11 @@ export async function startBackupRun(services: Services, em: EntityManager, job:
         ...(job.host ? [{ key: HostIdKey, value: String(job.host.id) }] : []),
       ],
       memo: { job: job.name, repo: job.repo.name, host: job.host?.name ?? 'local' },
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
     });
   } catch (error) {
+    // The workflow of this keyed run exists already: the run is that one, not a new one.
+    if (error instanceof WorkflowExecutionAlreadyStartedError) return run;
     run.status = 'failed';
     run.finishedAt = new Date();
     run.failureCode = 'workflow_start_failed';
@@ -59,8 +73,7 @@ export async function startBackupRun(services: Services, em: EntityManager, job:
   return run;
 }
 
-async function insertQueuedRun(em: EntityManager, job: BackupJob, auth: AuthContext): Promise<BackupJobRun> {
-  const id = randomUUID();
+async function insertQueuedRun(em: EntityManager, job: BackupJob, auth: AuthContext, id: string): Promise<BackupJobRun> {
   const run = em.create(BackupJobRun, {
     id,
     jobId: job.id,

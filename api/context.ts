@@ -5,6 +5,7 @@ import type OpenAPIBackend from 'openapi-backend';
 import type { Document, Operation } from 'openapi-backend';
 import type { TemporalConfig } from '../common/config';
 import type { SecretBox } from '../db/secret-box';
+import type { ResourceScope } from './auth/resource-scope';
 import type { Scope } from './auth/scopes';
 import type { TokenRecord, UserRecord } from './auth/token-lookup';
 import type { operations } from './contract.gen';
@@ -23,6 +24,14 @@ export interface AuthContext {
   token: TokenRecord;
   user: UserRecord;
   scopes: Set<Scope>;
+  /** Repositories and hosts within reach of both the token and its user. */
+  resources: ResourceScope;
+}
+
+/** Who a request came from, as far as it was established (for the audit log). */
+export interface Caller {
+  tokenId: number;
+  userId: number;
 }
 
 export interface ApiState {
@@ -34,6 +43,13 @@ export interface ApiState {
   query: Record<string, unknown>;
   em: EntityManager;
   auth?: AuthContext;
+  caller?: Caller;
+  /** The global settings every authenticated request depends on, read once per request. */
+  gate?: { corsAllowedOrigins: string[] };
+  /** `X-Dry-Run` on a mutation: validate and authorise, change nothing. */
+  dryRun?: boolean;
+  /** The mutation's idempotency key, when it has one (run triggers derive their workflow id from it). */
+  idempotencyKey?: string;
 }
 
 export type ApiContext = ParameterizedContext<ApiState, { services: Services }>;

@@ -1,6 +1,7 @@
 import type { TemporalConfig } from '../common/config';
 import { temporalUiLink } from '../common/temporal';
-import type { BackupJob, BackupJobRun, Host, Repo, Snapshot, SshKey } from '../db/entities';
+import { SETTINGS, type SettingKey } from '../common/settings';
+import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, Host, Repo, Snapshot, SshKey } from '../db/entities';
 import type { Row } from './pagination';
 import type { components } from './contract.gen';
 
@@ -141,5 +142,57 @@ export function snapshotView(snapshot: Snapshot): Schemas['Snapshot'] {
     tags: snapshot.tags,
     ...(snapshot.programVersion ? { program_version: snapshot.programVersion } : {}),
     ...(snapshot.summary ? { summary: snapshot.summary } : {}),
+  };
+}
+
+export function apiTokenView(token: ApiToken): Schemas['ApiToken'] {
+  return {
+    id: token.id,
+    user_id: token.user.id,
+    name: token.name,
+    display_token: `rui_${token.prefix}_********`,
+    scopes: token.scopes as Schemas['Scope'][],
+    allowed_ips: token.allowedIps,
+    allowed_origins: token.allowedOrigins,
+    rate_limit_per_minute: token.rateLimitPerMinute,
+    read_only: token.readOnly,
+    expires_at: iso(token.expiresAt),
+    last_used_at: iso(token.lastUsedAt),
+    last_used_ip: token.lastUsedIp,
+    revoked_at: iso(token.revokedAt),
+    revoked_reason: token.revokedReason,
+    repo_scope_mode: token.repoScopeMode,
+    repo_ids: token.repoScopeIds,
+    host_scope_mode: token.hostScopeMode,
+    host_ids: token.hostScopeIds,
+    created_at: token.createdAt.toISOString(),
+  };
+}
+
+export function apiTokenLogView(entry: Row<ApiTokenLog>): Schemas['ApiTokenLog'] {
+  return {
+    id: Number(entry.id),
+    token_id: entry.tokenId,
+    user_id: entry.userId,
+    method: entry.method,
+    endpoint: entry.endpoint,
+    status: entry.status,
+    ip: entry.ip,
+    user_agent: entry.userAgent,
+    latency_ms: entry.latencyMs,
+    error: entry.error,
+    created_at: new Date(entry.createdAt).toISOString(),
+  };
+}
+
+export function settingView(key: SettingKey, stored: { value: unknown; updatedAt: Date } | undefined): Schemas['Setting'] {
+  const spec = SETTINGS[key];
+  return {
+    key,
+    value: (stored ? stored.value : spec.default) as Schemas['SettingValue'],
+    type: spec.type,
+    description: spec.description,
+    default: spec.default,
+    updated_at: stored ? new Date(stored.updatedAt).toISOString() : null,
   };
 }

@@ -3,35 +3,51 @@ import { ApiToken } from '../../db/entities';
 import type { ApiState, Services } from '../context';
 import { requiredScopes } from '../contract';
 import { ApiError } from '../errors';
+import { ipAllowed } from './ip-ranges';
+import { takeHit } from './rate-limit';
+import { intersect } from './resource-scope';
 import { userPermissions } from './roles';
 import { effectiveScopes, SCOPES } from './scopes';
 import { findToken } from './token-lookup';
 import { hashToken, isWellFormedToken } from './tokens';
 
 const LAST_USED_EVERY_MS = 60_000;
+/** Failed authentications one client address may make per minute before it gets 429s. */
+export const FAILED_AUTH_PER_MINUTE = 30;
 
 /**
- * Authenticates the bearer token of an operation that declares a bearerAuth scope, and checks
- * that the token, within its user's current permissions, holds that scope.
+ * Authenticates the bearer token of an operation that declares a bearerAuth scope: the token is
+ * known, live and used from an allowed address, its user may act, and the token, within that
+ * user's current permissions, holds the operation's scope.
  */
 export function authenticate(services: Pick<Services, 'document'>): Middleware<ApiState> {
   return async (ctx, next) => {
     const operation = ctx.state.operation;
     const required = operation ? requiredScopes(operation, services.document) : null;
     if (required === null) return next();
-
-    const header = ctx.get('authorization');
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
-    if (!bearer) throw new ApiError(401, 'missing_token', 'an Authorization: Bearer token is required');
-    if (!isWellFormedToken(bearer)) throw new ApiError(401, 'invalid_token', 'the token is not valid');
-
     const em = ctx.state.em;
-    const found = await findToken(em, hashToken(bearer));
-    if (!found) throw new ApiError(401, 'invalid_token', 'the token is not valid');
+
+    const refuse = async (code: string, message: string): Promise<never> => {
+      const hit = await takeHit(em, `auth-failure:${ctx.ip}`, FAILED_AUTH_PER_MINUTE);
+      if (!hit.allowed) {
+        ctx.set('Retry-After', String(hit.retryAfter));
+        throw new ApiError(429, 'rate_limited', 'too many failed authentications from this address; retry later', { retry_after: hit.retryAfter });
+      }
+      throw new ApiError(401, code, message);
+    };
+
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
+    if (!bearer) return refuse('missing_token', 'an Authorization: Bearer token is required');
+    const found = isWellFormedToken(bearer) ? await findToken(em, hashToken(bearer)) : null;
+    if (!found) return refuse('invalid_token', 'the token is not valid');
     const { token, user } = found;
+    ctx.state.caller = { tokenId: token.id, userId: user.id };
     const now = new Date();
-    if (token.revokedAt) throw new ApiError(401, 'token_revoked', 'the token has been revoked');
-    if (token.expiresAt && token.expiresAt <= now) throw new ApiError(401, 'token_expired', 'the token has expired');
+    if (token.revokedAt) return refuse('token_revoked', 'the token has been revoked');
+    if (token.expiresAt && token.expiresAt <= now) return refuse('token_expired', 'the token has expired');
+    if (token.allowedIps.length > 0 && !ipAllowed(ctx.ip, token.allowedIps)) {
+      throw new ApiError(403, 'ip_not_allowed', `this token cannot be used from ${ctx.ip}`);
+    }
 
     if (!user.enabled) throw new ApiError(403, 'user_disabled', 'the token owner is disabled');
     if (user.suspendedUntil && user.suspendedUntil > now) throw new ApiError(403, 'user_suspended', 'the token owner is suspended');
@@ -48,7 +64,11 @@ export function authenticate(services: Pick<Services, 'document'>): Middleware<A
       }
       throw new ApiError(403, 'insufficient_scope', `this operation requires the ${scope} scope`, { required_scope: scope });
     }
-    ctx.state.auth = { token, user, scopes };
+    const resources = {
+      repos: intersect({ mode: user.repoScopeMode, ids: user.repoScopeIds }, { mode: token.repoScopeMode, ids: token.repoScopeIds }),
+      hosts: intersect({ mode: user.hostScopeMode, ids: user.hostScopeIds }, { mode: token.hostScopeMode, ids: token.hostScopeIds }),
+    };
+    ctx.state.auth = { token, user, scopes, resources };
 
     // Usage is recorded at most once a minute per token, to keep reads read-only on the hot path.
     if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > LAST_USED_EVERY_MS) {

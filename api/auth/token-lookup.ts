@@ -1,7 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ApiToken, User } from '../../db/entities';
 
-export type TokenRecord = Pick<ApiToken, 'id' | 'name' | 'scopes' | 'readOnly' | 'rateLimitPerMinute' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'>;
+export type TokenRecord = Pick<
+  ApiToken,
+  'id' | 'name' | 'scopes' | 'readOnly' | 'rateLimitPerMinute' | 'expiresAt' | 'revokedAt' | 'lastUsedAt' | 'allowedIps' |
+  'allowedOrigins' | 'repoScopeMode' | 'repoScopeIds' | 'hostScopeMode' | 'hostScopeIds'
+>;
 export type UserRecord = Pick<
   User,
   'id' | 'username' | 'role' | 'email' | 'firstName' | 'lastName' | 'permissions' | 'repoScopeMode' | 'repoScopeIds' |
@@ -14,7 +18,9 @@ const toDate = (value: Timestamp) => (value === null ? null : new Date(value));
 
 interface Row {
   token_id: number; token_name: string; scopes: string[]; read_only: boolean; rate_limit_per_minute: number;
-  expires_at: Timestamp; revoked_at: Timestamp; last_used_at: Timestamp;
+  expires_at: Timestamp; revoked_at: Timestamp; last_used_at: Timestamp; allowed_ips: string[]; allowed_origins: string[];
+  token_repo_scope_mode: TokenRecord['repoScopeMode']; token_repo_scope_ids: number[];
+  token_host_scope_mode: TokenRecord['hostScopeMode']; token_host_scope_ids: number[];
   user_id: number; username: string; role: string; email: string | null; first_name: string | null; last_name: string | null;
   permissions: string[] | null; repo_scope_mode: UserRecord['repoScopeMode']; repo_scope_ids: number[];
   host_scope_mode: UserRecord['hostScopeMode']; host_scope_ids: number[]; enabled: boolean;
@@ -28,7 +34,9 @@ interface Row {
 export async function findToken(em: EntityManager, tokenHash: string): Promise<{ token: TokenRecord; user: UserRecord } | null> {
   const [row] = await em.getConnection().execute<Row[]>(
     `select t.id as token_id, t.name as token_name, t.scopes, t.read_only, t.rate_limit_per_minute, t.expires_at,
-            t.revoked_at, t.last_used_at, u.id as user_id, u.username, u.role, u.email, u.first_name, u.last_name,
+            t.revoked_at, t.last_used_at, t.allowed_ips, t.allowed_origins, t.repo_scope_mode as token_repo_scope_mode,
+            t.repo_scope_ids as token_repo_scope_ids, t.host_scope_mode as token_host_scope_mode,
+            t.host_scope_ids as token_host_scope_ids, u.id as user_id, u.username, u.role, u.email, u.first_name, u.last_name,
             u.permissions, u.repo_scope_mode, u.repo_scope_ids, u.host_scope_mode, u.host_scope_ids, u.enabled,
             u.suspended_until, u.account_expires_at
        from api_tokens t join users u on u.id = t.user_id
@@ -46,6 +54,12 @@ export async function findToken(em: EntityManager, tokenHash: string): Promise<{
       expiresAt: toDate(row.expires_at),
       revokedAt: toDate(row.revoked_at),
       lastUsedAt: toDate(row.last_used_at),
+      allowedIps: row.allowed_ips,
+      allowedOrigins: row.allowed_origins,
+      repoScopeMode: row.token_repo_scope_mode,
+      repoScopeIds: row.token_repo_scope_ids,
+      hostScopeMode: row.token_host_scope_mode,
+      hostScopeIds: row.token_host_scope_ids,
     },
     user: {
       id: row.user_id,

@@ -1,6 +1,8 @@
 import { BackupJob, BackupJobRun, Host, Repo } from '../../db/entities';
 import { ACTIVE_RUN_STATUSES, observeRun, startBackupRun, waitForRun } from '../backup-runs';
+import { idFilter } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
 import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField, notFound } from '../errors';
 import { findOr404, referenced } from '../lookup';
@@ -26,7 +28,14 @@ function checkPaths(body: { source_paths?: string[]; remote_repo_path?: string |
 export async function listBackupJobs(ctx: ApiContext): Promise<void> {
   const { em } = ctx.state;
   const page = pageOf(ctx.state.query);
-  const [jobs, total] = await findPage(em, BackupJob, page);
+  // Local jobs (no host) stay visible to host-scoped callers: they run on the control plane.
+  const { repos: repoScope, hosts: hostScope } = authOf(ctx).resources;
+  const repoIds = idFilter(repoScope);
+  const hostIds = idFilter(hostScope);
+  const [jobs, total] = await findPage(em, BackupJob, page, {
+    ...(repoIds ? { repo: repoIds } : {}),
+    ...(hostIds ? { $or: [{ host: null }, { host: hostIds }] } : {}),
+  });
   const [repos, hosts] = await Promise.all([namesById(em, Repo, jobs.map((j) => j.repo)), namesById(em, Host, jobs.map((j) => j.host))]);
   const views = jobs.map((job) => backupJobView(job, { repo: repos.get(job.repo as number) ?? '', host: job.host === null ? null : (hosts.get(job.host) ?? null) }));
   respond(ctx, 200, views, pageMeta(page, total));
@@ -39,10 +48,13 @@ export async function getBackupJob(ctx: ApiContext): Promise<void> {
 export async function createBackupJob(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as RequestBody<'createBackupJob'>;
   checkPaths(body);
+  const repo = await repoOf(ctx, body.repo_id);
+  const host = await hostOf(ctx, body.host_id);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   const job = ctx.state.em.create(BackupJob, {
     name: body.name,
-    repo: await repoOf(ctx, body.repo_id),
-    host: await hostOf(ctx, body.host_id),
+    repo,
+    host,
     sourcePaths: body.source_paths,
     tags: body.tags,
     excludes: body.excludes,
@@ -75,6 +87,7 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   if (body.notify_on_failure !== undefined) job.notifyOnFailure = body.notify_on_failure;
   if (body.remote_repo_path !== undefined) job.remoteRepoPath = body.remote_repo_path;
   if (body.hostname_override !== undefined) job.hostnameOverride = body.hostname_override;
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
   respond(ctx, 200, backupJobView(job));
 }
@@ -87,15 +100,17 @@ export async function deleteBackupJob(ctx: ApiContext): Promise<void> {
     if (!job) throw notFound(`backup job ${id}`);
     const active = await tx.findOne(BackupJobRun, { jobId: id, status: { $in: [...ACTIVE_RUN_STATUSES] } });
     if (active) throw conflict('run_in_progress', `backup job ${id} has a run in progress`, { run_id: active.id });
-    await tx.nativeDelete(BackupJob, { id });
+    if (!isDryRun(ctx)) await tx.nativeDelete(BackupJob, { id });
   });
+  if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { backup_job: backupJobView(await findJob(ctx, id)) } });
   respondNoContent(ctx);
 }
 
 /** 202 with the queued run at once; with `?wait=N`, 200 if it finished within N seconds. */
 export async function runBackupJob(ctx: ApiContext): Promise<void> {
   const job = await findJob(ctx, ctx.state.params.id as number);
-  const started = await startBackupRun(ctx.services, ctx.state.em, job, authOf(ctx));
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  const started = await startBackupRun(ctx.services, ctx.state.em, job, authOf(ctx), ctx.state.idempotencyKey);
   await waitForRun(ctx.services, started, Number(ctx.state.query.wait ?? 0));
   await ctx.state.em.refresh(started);
   const { run, progress } = await observeRun(ctx.services, ctx.state.em, started);

@@ -2,7 +2,9 @@ import { BackupJob, Host, Repo, SshKey } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { hostConnectionTest } from '../../workflows/connection-tests';
 import { HostIdKey, RunKindKey } from '../../workflows/search-attributes';
-import type { ApiContext, RequestBody } from '../context';
+import { idFilter } from '../auth/resource-scope';
+import { authOf, type ApiContext, type RequestBody } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
 import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField } from '../errors';
 import { findOr404, referenced } from '../lookup';
@@ -21,7 +23,8 @@ function checkManagedRoot(path: string | null | undefined): void {
 
 export async function listHosts(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const [hosts, total] = await findPage(ctx.state.em, Host, page);
+  const ids = idFilter(authOf(ctx).resources.hosts);
+  const [hosts, total] = await findPage(ctx.state.em, Host, page, ids ? { id: ids } : {});
   respond(ctx, 200, hosts.map(hostView), pageMeta(page, total));
 }
 
@@ -32,12 +35,14 @@ export async function getHost(ctx: ApiContext): Promise<void> {
 export async function createHost(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as RequestBody<'createHost'>;
   checkManagedRoot(body.restore_managed_root);
+  const sshKey = await sshKeyOf(ctx, body.ssh_key_id);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   const host = ctx.state.em.create(Host, {
     name: body.name,
     hostname: body.hostname,
     port: body.port,
     user: body.user,
-    sshKey: await sshKeyOf(ctx, body.ssh_key_id),
+    sshKey,
     description: body.description ?? null,
     restoreManagedRoot: body.restore_managed_root ?? null,
     restoreOriginalEnabled: body.restore_original_enabled,
@@ -80,6 +85,7 @@ export async function updateHost(ctx: ApiContext): Promise<void> {
     host.hostPublicKey = null;
     host.hostKeyPinnedAt = body.host_key_fingerprint ? new Date() : null;
   }
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
   respond(ctx, 200, hostView(host));
 }
@@ -91,6 +97,7 @@ export async function deleteHost(ctx: ApiContext): Promise<void> {
   if (jobs + repos > 0) {
     throw conflict('host_in_use', `host ${host.id} is used by ${jobs} backup job(s) and ${repos} repository(ies)`);
   }
+  if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { host: hostView(host) } });
   await ctx.state.em.removeAndFlush(host);
   respondNoContent(ctx);
 }
@@ -98,6 +105,7 @@ export async function deleteHost(ctx: ApiContext): Promise<void> {
 /** Connects from a worker (where backups run), pins the host key on first use and checks restic. */
 export async function testHost(ctx: ApiContext): Promise<void> {
   const host = await findHost(ctx, ctx.state.params.id as number);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   const result = await executeWorkflow(ctx.services, hostConnectionTest, {
     workflowId: oneOffWorkflowId(`host-test-${host.id}`),
     args: [{ hostId: host.id }],

@@ -1,8 +1,11 @@
 import type { Handler, OperationId } from '../context';
+import * as apiTokens from './api-tokens';
 import * as backupJobs from './backup-jobs';
 import * as hosts from './hosts';
+import * as logs from './logs';
 import * as me from './me';
 import * as repos from './repos';
+import * as settings from './settings';
 import * as snapshots from './snapshots';
 import * as sshKeys from './ssh-keys';
 import * as system from './system';
@@ -14,6 +17,16 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   getDocs: system.getDocs,
   getSwagger: system.getSwagger,
   getMe: me.getMe,
+  listApiTokens: apiTokens.listApiTokens,
+  createApiToken: apiTokens.createApiToken,
+  getApiToken: apiTokens.getApiToken,
+  updateApiToken: apiTokens.updateApiToken,
+  revokeApiToken: apiTokens.revokeApiToken,
+  deleteApiToken: apiTokens.deleteApiToken,
+  listApiTokenLogs: logs.listApiTokenLogs,
+  listSettings: settings.listSettings,
+  getSetting: settings.getSetting,
+  updateSetting: settings.updateSetting,
   listRepos: repos.listRepos,
   createRepo: repos.createRepo,
   getRepo: repos.getRepo,

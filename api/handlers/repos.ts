@@ -6,7 +6,9 @@ import { BackupJob, Host, Repo } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { repositoryInit } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
-import type { ApiContext, RequestBody } from '../context';
+import { idFilter } from '../auth/resource-scope';
+import { authOf, type ApiContext, type RequestBody } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
 import { respond, respondCreated, respondNoContent } from '../envelope';
 import { ApiError, conflict, invalidField, missingField } from '../errors';
 import { findOr404, referenced } from '../lookup';
@@ -25,7 +27,8 @@ function checkPath(path: string): void {
 
 export async function listRepos(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const [repos, total] = await findPage(ctx.state.em, Repo, page);
+  const ids = idFilter(authOf(ctx).resources.repos);
+  const [repos, total] = await findPage(ctx.state.em, Repo, page, ids ? { id: ids } : {});
   respond(ctx, 200, repos.map(repoView), pageMeta(page, total));
 }
 
@@ -41,6 +44,8 @@ export async function createRepo(ctx: ApiContext): Promise<void> {
     throw invalidField('password_source', `password source ${body.password_source} is not supported yet; use local`);
   }
   if (!body.password) throw missingField('password');
+  const sshHost = await sshHostOf(ctx, body.ssh_host_id);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   const repo = em.create(Repo, {
     name: body.name,
     path: body.path,
@@ -49,7 +54,7 @@ export async function createRepo(ctx: ApiContext): Promise<void> {
     description: body.description ?? null,
     alertHours: body.alert_hours,
     notifyEmail: body.notify_email ?? null,
-    sshHost: await sshHostOf(ctx, body.ssh_host_id),
+    sshHost,
   });
   await em.flush();
 
@@ -103,6 +108,7 @@ export async function updateRepo(ctx: ApiContext): Promise<void> {
   if (body.notification_policy !== undefined) repo.notificationPolicy = body.notification_policy;
   if (body.ssh_host_id !== undefined) repo.sshHost = await sshHostOf(ctx, body.ssh_host_id);
   if (body.password !== undefined) repo.passwordSecret = ctx.services.secrets.seal(body.password, SecretPurpose.repoPassword);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
   respond(ctx, 200, repoView(repo));
 }
@@ -111,6 +117,7 @@ export async function deleteRepo(ctx: ApiContext): Promise<void> {
   const repo = await findRepo(ctx, ctx.state.params.id as number);
   const jobs = await ctx.state.em.count(BackupJob, { repo: repo.id });
   if (jobs > 0) throw conflict('repo_in_use', `repository ${repo.id} is used by ${jobs} backup job(s); delete or move them first`);
+  if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { repo: repoView(repo) } });
   try {
     await ctx.state.em.removeAndFlush(repo);
   } catch (error) {

@@ -2,7 +2,8 @@ import { Host, SshKey } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { sshKeyConnectionTest } from '../../workflows/connection-tests';
 import { RunKindKey } from '../../workflows/search-attributes';
-import type { ApiContext, RequestBody } from '../context';
+import { authOf, type ApiContext, type RequestBody } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
 import { respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidField } from '../errors';
 import { findOr404 } from '../lookup';
@@ -15,8 +16,19 @@ const findSshKey = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, SshK
 
 export async function listSshKeys(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const [keys, total] = await findPage(ctx.state.em, SshKey, page);
+  // A host-scoped caller sees the keys its hosts use, and no other.
+  const hosts = authOf(ctx).resources.hosts;
+  const where = hosts === null ? {} : { id: { $in: await keysOfHosts(ctx, [...hosts]) } };
+  const [keys, total] = await findPage(ctx.state.em, SshKey, page, where);
   respond(ctx, 200, keys.map(sshKeyView), pageMeta(page, total));
+}
+
+async function keysOfHosts(ctx: ApiContext, hostIds: number[]): Promise<number[]> {
+  const rows = await ctx.state.em.getConnection().execute<{ ssh_key_id: number }[]>(
+    'select distinct ssh_key_id from hosts where ssh_key_id is not null and id in (?)',
+    [hostIds.length > 0 ? hostIds : [0]],
+  );
+  return rows.map((row) => row.ssh_key_id);
 }
 
 export async function getSshKey(ctx: ApiContext): Promise<void> {
@@ -31,6 +43,7 @@ export async function createSshKey(ctx: ApiContext): Promise<void> {
   }
   const comment = `${body.user}@${body.host}`;
   const material = body.private_key ? importKey(body.private_key, body.passphrase ?? null, comment) : generateKey(comment);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   const { secrets } = ctx.services;
   const key = ctx.state.em.create(SshKey, {
     name: body.name,
@@ -51,12 +64,14 @@ export async function deleteSshKey(ctx: ApiContext): Promise<void> {
   const key = await findSshKey(ctx, ctx.state.params.id as number);
   const hosts = await ctx.state.em.count(Host, { sshKey: key.id });
   if (hosts > 0) throw conflict('ssh_key_in_use', `SSH key ${key.id} is used by ${hosts} host(s)`);
+  if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { ssh_key: sshKeyView(key) } });
   await ctx.state.em.removeAndFlush(key);
   respondNoContent(ctx);
 }
 
 export async function testSshKey(ctx: ApiContext): Promise<void> {
   const key = await findSshKey(ctx, ctx.state.params.id as number);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
   const result = await executeWorkflow(ctx.services, sshKeyConnectionTest, {
     workflowId: oneOffWorkflowId(`ssh-key-test-${key.id}`),
     args: [{ sshKeyId: key.id }],

@@ -1,16 +1,21 @@
 import type { Middleware } from 'koa';
-import { invalidField } from '../errors';
+import type { ApiState } from '../context';
+
+const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
- * `X-Dry-Run` is in the contract, but mutations cannot honour it yet: refuse it rather than
- * perform a change the caller asked only to validate.
+ * `X-Dry-Run: 1|true` on a mutation: the handler authorises and validates everything, then
+ * answers with `respondDryRun` instead of changing anything. A handler that returns without
+ * taking that exit is a defect, reported as one rather than passed off as a dry run.
  */
-export function refuseDryRun(): Middleware {
+export function dryRun(): Middleware<ApiState> {
   return async (ctx, next) => {
     const flag = ctx.get('x-dry-run').toLowerCase();
-    if (flag === '1' || flag === 'true') {
-      throw invalidField('X-Dry-Run', 'dry runs are not supported yet by this server; nothing was changed');
-    }
+    ctx.state.dryRun = MUTATIONS.has(ctx.method) && (flag === '1' || flag === 'true');
     await next();
+    const body = ctx.body as { data?: { dry_run?: unknown } } | null;
+    if (ctx.state.dryRun && body?.data?.dry_run !== true) {
+      throw new Error(`${ctx.state.operation?.operationId ?? ctx.path} answered a dry run without taking its dry-run exit`);
+    }
   };
 }

@@ -1,5 +1,5 @@
 import { EntitySchema, type Opt } from '@mikro-orm/core';
-import { User } from './user';
+import { User, type ScopeMode } from './user';
 
 export class ApiToken {
   id!: number;
@@ -19,6 +19,11 @@ export class ApiToken {
   lastUsedIp: string | null = null;
   revokedAt: Date | null = null;
   revokedReason: string | null = null;
+  /** The token's own resource scope, within its user's. */
+  repoScopeMode: Opt<ScopeMode> = 'all';
+  repoScopeIds: Opt<number[]> = [];
+  hostScopeMode: Opt<ScopeMode> = 'all';
+  hostScopeIds: Opt<number[]> = [];
   createdAt: Opt<Date> = new Date();
 }
 
@@ -41,6 +46,10 @@ export const ApiTokenSchema = new EntitySchema<ApiToken>({
     lastUsedIp: { type: 'string', nullable: true },
     revokedAt: { type: 'Date', nullable: true },
     revokedReason: { type: 'text', nullable: true },
+    repoScopeMode: { type: 'string' },
+    repoScopeIds: { type: 'json' },
+    hostScopeMode: { type: 'string' },
+    hostScopeIds: { type: 'json' },
     createdAt: { type: 'Date' },
   },
 });

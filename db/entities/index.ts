@@ -6,6 +6,9 @@ export * from './repo';
 export * from './backup-job';
 export * from './backup-job-run';
 export * from './snapshot';
+export * from './setting';
+export * from './api-token-log';
+export * from './domain-event';
 
 import { UserSchema } from './user';
 import { ApiTokenSchema } from './api-token';
@@ -15,6 +18,9 @@ import { RepoSchema } from './repo';
 import { BackupJobSchema } from './backup-job';
 import { BackupJobRunSchema } from './backup-job-run';
 import { SnapshotSchema } from './snapshot';
+import { SettingSchema } from './setting';
+import { ApiTokenLogSchema } from './api-token-log';
+import { DomainEventSchema } from './domain-event';
 
 export const entitySchemas = [
   UserSchema,
@@ -25,4 +31,7 @@ export const entitySchemas = [
   BackupJobSchema,
   BackupJobRunSchema,
   SnapshotSchema,
+  SettingSchema,
+  ApiTokenLogSchema,
+  DomainEventSchema,
 ];

@@ -11,7 +11,6 @@ import { startHarness, type Harness } from '../support/harness';
  * This list may only shrink: implementing an operation means removing it here.
  */
 const NOT_IMPLEMENTED = [
-  'listApiTokens', 'createApiToken', 'getApiToken', 'updateApiToken', 'revokeApiToken', 'deleteApiToken',
   'listWebhooks', 'createWebhook', 'listWebhookEvents', 'getWebhook', 'updateWebhook', 'deleteWebhook',
   'testWebhook', 'listWebhookDeliveries', 'redeliverWebhookDelivery',
   'checkRepo', 'getRepoStats',
@@ -22,10 +21,9 @@ const NOT_IMPLEMENTED = [
   'listNotifications', 'getUnreadNotificationCount', 'markNotificationRead', 'markAllNotificationsRead',
   'deleteNotification', 'deleteReadNotifications',
   'getStatsSummary', 'getRepoRuntime', 'getRepoStatsHistory',
-  'listActivityLogs', 'listCronLogs', 'listApiTokenLogs',
+  'listActivityLogs', 'listCronLogs',
   'getJobsSummary', 'listRecentJobs', 'getWorkerStatus', 'processJobs', 'recoverJobs',
   'listUsers', 'createUser', 'getUser', 'updateUser', 'deleteUser',
-  'listSettings', 'getSetting', 'updateSetting',
 ].sort();
 
 type ContractOperation = Operation & { 'x-implemented'?: boolean };

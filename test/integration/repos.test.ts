@@ -372,16 +372,21 @@ describe('init: true', () => {
 });
 
 describe('X-Dry-Run', () => {
-  test('is refused with 422 until dry runs are supported, and changes nothing', async () => {
+  test('validates fully, answers what would happen, and changes nothing', async () => {
     const before = await repoRows();
-    expectError(await h.api.post('/repos', newRepo({ password: 'pw' }), { headers: { 'X-Dry-Run': '1' } }), 422, 'validation_error');
+    const dry = await h.api.post('/repos', newRepo({ password: 'pw' }), { headers: { 'X-Dry-Run': '1' } });
+    expect(dry.status).toBe(200);
+    expect(dry.body.data).toEqual({ dry_run: true });
+    expectFieldError(await h.api.post('/repos', newRepo({ path: 'relative/path', password: 'pw' }), { headers: { 'X-Dry-Run': '1' } }), 'path');
     expect(await repoRows()).toBe(before);
 
     const created = await h.api.post('/repos', newRepo({ password: 'pw' }));
     const id = created.body.data.id;
-    expectError(await h.api.delete(`/repos/${id}`, { headers: { 'X-Dry-Run': 'true' } }), 422, 'validation_error');
-    expectError(await h.api.patch(`/repos/${id}`, { name: 'renamed' }, { headers: { 'X-Dry-Run': '1' } }), 422, 'validation_error');
-    expect((await h.api.get(`/repos/${id}`)).body.data.name).toBe(created.body.data.name);
+    const deleting = await h.api.delete(`/repos/${id}`, { headers: { 'X-Dry-Run': 'true' } });
+    expect(deleting.status).toBe(200);
+    expect(deleting.body.data).toEqual({ dry_run: true, would_delete: { repo: created.body.data } });
+    expect((await h.api.patch(`/repos/${id}`, { name: 'renamed' }, { headers: { 'X-Dry-Run': '1' } })).body.data).toEqual({ dry_run: true });
+    expect((await h.api.get(`/repos/${id}`)).body.data).toEqual(created.body.data);
     // X-Dry-Run: 0 is an ordinary request.
     expect((await h.api.delete(`/repos/${id}`, { headers: { 'X-Dry-Run': '0' } })).status).toBe(204);
   });

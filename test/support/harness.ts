@@ -67,6 +67,8 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
 
   const admin = await ensureFirstAdmin(database.url);
   if (!admin) throw new Error('a fresh database already had users');
+  // Suites make far more than 120 requests a minute with this token; rate limits have their own tests.
+  await services.orm.em.fork().nativeUpdate(ApiToken, {}, { rateLimitPerMinute: 0 });
   const api = new ApiClient(baseUrl, admin.token, await contractBackend(readContract()));
 
   return {
@@ -78,7 +80,8 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
       const em = services.orm.em.fork();
       const user = em.create(User, { username: `user-${randomUUID().slice(0, 8)}`, role });
       const { token, prefix, hash } = generateToken();
-      em.create(ApiToken, { user, name: 'test token', prefix, tokenHash: hash, scopes, readOnly });
+      // No rate limit unless a test sets one: suites make many requests with one token.
+      em.create(ApiToken, { user, name: 'test token', prefix, tokenHash: hash, scopes, readOnly, rateLimitPerMinute: 0 });
       await em.flush();
       return token;
     },

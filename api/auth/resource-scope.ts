@@ -1,0 +1,47 @@
+import type { ScopeMode } from '../../db/entities';
+import { ApiError } from '../errors';
+
+/** Ids a caller may reach; null = every one. */
+export type IdScope = ReadonlySet<number> | null;
+
+export interface ResourceScope {
+  repos: IdScope;
+  hosts: IdScope;
+}
+
+interface ScopeSetting {
+  mode: ScopeMode;
+  ids: readonly number[];
+}
+
+/** The ids both settings allow (a token narrows its user; it never widens them). */
+export function intersect(...settings: ScopeSetting[]): IdScope {
+  let result: Set<number> | null = null;
+  for (const { mode, ids } of settings) {
+    if (mode !== 'selected') continue;
+    result = result === null ? new Set(ids) : new Set(ids.filter((id) => result?.has(id)));
+  }
+  return result;
+}
+
+export const inScope = (scope: IdScope, id: number) => scope === null || scope.has(id);
+
+/** Whether `inner` allows nothing that `outer` does not. */
+export function scopeWithin(inner: IdScope, outer: IdScope): boolean {
+  if (outer === null) return true;
+  return inner !== null && [...inner].every((id) => outer.has(id));
+}
+
+export function requireRepo(scope: ResourceScope, repoId: number): void {
+  if (!inScope(scope.repos, repoId)) throw new ApiError(403, 'repo_not_in_scope', `repository ${repoId} is outside this token's scope`);
+}
+
+/** A null host is the control plane itself (a local job), which every caller may use. */
+export function requireHost(scope: ResourceScope, hostId: number | null): void {
+  if (hostId !== null && !inScope(scope.hosts, hostId)) throw new ApiError(403, 'host_not_in_scope', `host ${hostId} is outside this token's scope`);
+}
+
+/** The ids of a scope as a query filter value (`{$in}`), or undefined for every id. */
+export function idFilter(scope: IdScope): { $in: number[] } | undefined {
+  return scope === null ? undefined : { $in: [...scope] };
+}

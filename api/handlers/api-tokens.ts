@@ -1,0 +1,148 @@
+import { ApiToken, DomainEvent, Host, Repo } from '../../db/entities';
+import { readSettings } from '../../common/settings';
+import { parseIpRange } from '../auth/ip-ranges';
+import { assertWithinCaller, keptScopes, type TokenBounds } from '../auth/token-bounds';
+import { generateToken } from '../auth/tokens';
+import { authOf, type ApiContext, type RequestBody } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
+import { respond, respondCreated, respondNoContent } from '../envelope';
+import { conflict, invalidFields, notFound, type FieldError } from '../errors';
+import { pageMeta, pageOf } from '../pagination';
+import { apiTokenView } from '../views';
+
+const DAY_MS = 86_400_000;
+
+/** One of the caller's own tokens; another user's token is 404, so its existence is not revealed. */
+async function findOwnToken(ctx: ApiContext): Promise<ApiToken> {
+  const id = ctx.state.params.id as number;
+  const token = await ctx.state.em.findOne(ApiToken, { id, user: authOf(ctx).user.id });
+  if (!token) throw notFound(`API token ${id}`);
+  return token;
+}
+
+type TokenFields = RequestBody<'updateApiToken'>;
+
+/** The bounds a request asks for, over the token's current ones (or a new token's defaults). */
+function boundsOf(body: TokenFields, current: TokenBounds): TokenBounds {
+  return {
+    scopes: body.scopes ?? current.scopes,
+    readOnly: body.read_only ?? current.readOnly,
+    expiresAt: body.expires_at === undefined ? current.expiresAt : body.expires_at === null ? null : new Date(body.expires_at),
+    allowedIps: body.allowed_ips ?? current.allowedIps,
+    allowedOrigins: body.allowed_origins ?? current.allowedOrigins,
+    repoScopeMode: body.repo_scope_mode ?? current.repoScopeMode,
+    repoScopeIds: body.repo_ids ?? (body.repo_scope_mode === 'all' ? [] : current.repoScopeIds),
+    hostScopeMode: body.host_scope_mode ?? current.hostScopeMode,
+    hostScopeIds: body.host_ids ?? (body.host_scope_mode === 'all' ? [] : current.hostScopeIds),
+  };
+}
+
+/** 422 for values that are well-typed but wrong: unknown ranges, a past expiry, ids without `selected`. */
+async function checkBounds(ctx: ApiContext, body: TokenFields, bounds: TokenBounds): Promise<void> {
+  const problems: FieldError[] = [];
+  (body.allowed_ips ?? []).forEach((ip, index) => {
+    if (!parseIpRange(ip)) problems.push({ field: `allowed_ips[${index}]`, message: 'must be an IPv4/IPv6 address or CIDR range' });
+  });
+  if (body.expires_at && new Date(body.expires_at) <= new Date()) problems.push({ field: 'expires_at', message: 'must be in the future' });
+  if (keptScopes(bounds.scopes, bounds.readOnly).length === 0) problems.push({ field: 'scopes', message: 'a read-only token needs at least one read scope' });
+  for (const [kind, mode, ids, entity] of [['repo', bounds.repoScopeMode, bounds.repoScopeIds, Repo], ['host', bounds.hostScopeMode, bounds.hostScopeIds, Host]] as const) {
+    if (mode === 'all' && ids.length > 0) problems.push({ field: `${kind}_ids`, message: `only goes with ${kind}_scope_mode selected` });
+    const field = `${kind}_ids`;
+    if (!(field in body) || ids.length === 0) continue;
+    const found = new Set((await ctx.state.em.find(entity, { id: { $in: ids } }, { fields: ['id'] })).map((row) => row.id));
+    ids.forEach((id, index) => {
+      if (!found.has(id)) problems.push({ field: `${field}[${index}]`, message: `${kind} ${id} does not exist` });
+    });
+  }
+  if (problems.length > 0) throw invalidFields(problems);
+}
+
+export async function listApiTokens(ctx: ApiContext): Promise<void> {
+  const page = pageOf(ctx.state.query);
+  const { em } = ctx.state;
+  const [rows, total] = await Promise.all([
+    em.find(ApiToken, { user: authOf(ctx).user.id }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.perPage, offset: page.offset }),
+    em.count(ApiToken, { user: authOf(ctx).user.id }),
+  ]);
+  respond(ctx, 200, rows.map(apiTokenView), pageMeta(page, total));
+}
+
+export async function getApiToken(ctx: ApiContext): Promise<void> {
+  respond(ctx, 200, apiTokenView(await findOwnToken(ctx)));
+}
+
+/** A token for the calling user, never wider than the calling token; its secret is shown here only. */
+export async function createApiToken(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'createApiToken'>;
+  const caller = authOf(ctx);
+  const { em } = ctx.state;
+  const settings = await readSettings(em, ['api_default_token_lifetime_days', 'api_default_rate_limit_per_minute']);
+  const lifetime = settings.api_default_token_lifetime_days;
+  let defaultExpiry = lifetime > 0 ? new Date(Date.now() + lifetime * DAY_MS) : null;
+  // Without an explicit expiry, a token made by an expiring token expires with it at the latest.
+  if (caller.token.expiresAt && (defaultExpiry === null || defaultExpiry > caller.token.expiresAt)) defaultExpiry = caller.token.expiresAt;
+  const bounds = boundsOf(body, {
+    scopes: [], readOnly: false, expiresAt: defaultExpiry, allowedIps: [], allowedOrigins: [],
+    repoScopeMode: 'all', repoScopeIds: [], hostScopeMode: 'all', hostScopeIds: [],
+  });
+  await checkBounds(ctx, body, bounds);
+  assertWithinCaller(caller, bounds);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+
+  const secret = generateToken();
+  const token = em.create(ApiToken, {
+    user: caller.user.id,
+    name: body.name,
+    prefix: secret.prefix,
+    tokenHash: secret.hash,
+    ...bounds,
+    scopes: keptScopes(bounds.scopes, bounds.readOnly),
+    rateLimitPerMinute: body.rate_limit_per_minute ?? settings.api_default_rate_limit_per_minute,
+  }, { persist: false });
+  // The token and its event commit together: no token without its api_token.created.
+  await em.transactional(async (tx) => {
+    tx.persist(token);
+    await tx.flush();
+    tx.create(DomainEvent, { type: 'api_token.created', payload: { token: apiTokenView(token), by_token_id: caller.token.id } });
+  });
+  const view = apiTokenView(token);
+  respondCreated(ctx, `/api-tokens/${token.id}`, { ...view, secret: secret.token });
+}
+
+export async function updateApiToken(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as TokenFields;
+  const caller = authOf(ctx);
+  const token = await findOwnToken(ctx);
+  if (token.revokedAt) throw conflict('token_revoked', `API token ${token.id} is revoked`);
+  const bounds = boundsOf(body, token);
+  await checkBounds(ctx, body, bounds);
+  // Only what the request changes must stay within the caller: renaming a wider token is allowed.
+  const changesReach = Object.keys(body).some((field) => field !== 'name' && field !== 'rate_limit_per_minute');
+  if (changesReach) assertWithinCaller(caller, bounds);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  if (body.name !== undefined) token.name = body.name;
+  if (body.rate_limit_per_minute !== undefined) token.rateLimitPerMinute = body.rate_limit_per_minute;
+  Object.assign(token, bounds, { scopes: keptScopes(bounds.scopes, bounds.readOnly) });
+  await ctx.state.em.flush();
+  respond(ctx, 200, apiTokenView(token));
+}
+
+export async function revokeApiToken(ctx: ApiContext): Promise<void> {
+  const body = (ctx.request.body ?? {}) as RequestBody<'revokeApiToken'>;
+  const token = await findOwnToken(ctx);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  if (!token.revokedAt) {
+    token.revokedAt = new Date();
+    token.revokedReason = body.reason ?? null;
+    ctx.state.em.create(DomainEvent, { type: 'api_token.revoked', payload: { token: apiTokenView(token), by_token_id: authOf(ctx).token.id } });
+    await ctx.state.em.flush();
+  }
+  respondNoContent(ctx);
+}
+
+export async function deleteApiToken(ctx: ApiContext): Promise<void> {
+  const token = await findOwnToken(ctx);
+  if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { api_token: apiTokenView(token) } });
+  await ctx.state.em.removeAndFlush(token);
+  respondNoContent(ctx);
+}

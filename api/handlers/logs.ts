@@ -1,0 +1,28 @@
+import { ApiTokenLog } from '../../db/entities';
+import { userPermissions } from '../auth/roles';
+import { authOf, type ApiContext } from '../context';
+import { respond } from '../envelope';
+import { findPage, pageMeta, pageOf } from '../pagination';
+import { apiTokenLogView } from '../views';
+
+/** The API audit log; a caller without `users.manage` sees only the requests of their own tokens. */
+export async function listApiTokenLogs(ctx: ApiContext): Promise<void> {
+  const { user } = authOf(ctx);
+  const query = ctx.state.query;
+  const page = pageOf(query);
+  const created = { ...(query.since ? { $gte: new Date(String(query.since)) } : {}), ...(query.until ? { $lte: new Date(String(query.until)) } : {}) };
+  const [entries, total] = await findPage(
+    ctx.state.em,
+    ApiTokenLog,
+    page,
+    {
+      ...(userPermissions(user).has('users.manage') ? {} : { userId: user.id }),
+      ...(query.token_id ? { tokenId: query.token_id as number } : {}),
+      ...(query.status ? { status: query.status as number } : {}),
+      ...(query.method ? { method: query.method as string } : {}),
+      ...(Object.keys(created).length > 0 ? { createdAt: created } : {}),
+    },
+    { createdAt: 'desc', id: 'desc' },
+  );
+  respond(ctx, 200, entries.map(apiTokenLogView), pageMeta(page, total));
+}

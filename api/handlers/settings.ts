@@ -1,0 +1,36 @@
+import { isSettingKey, SETTINGS, settingValueProblem, writeSetting, type SettingKey } from '../../common/settings';
+import { Setting } from '../../db/entities';
+import type { ApiContext, RequestBody } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
+import { respond } from '../envelope';
+import { ApiError, invalidField } from '../errors';
+import { pageMeta, pageOf } from '../pagination';
+import { settingView } from '../views';
+
+function keyOf(ctx: ApiContext): SettingKey {
+  const key = String(ctx.state.params.key);
+  if (!isSettingKey(key)) throw new ApiError(404, 'unknown_setting', `there is no setting ${key}`);
+  return key;
+}
+
+export async function listSettings(ctx: ApiContext): Promise<void> {
+  const page = pageOf(ctx.state.query);
+  const keys = (Object.keys(SETTINGS) as SettingKey[]).sort();
+  const stored = new Map((await ctx.state.em.find(Setting, {})).map((row) => [row.key, row]));
+  const views = keys.slice(page.offset, page.offset + page.perPage).map((key) => settingView(key, stored.get(key)));
+  respond(ctx, 200, views, pageMeta(page, keys.length));
+}
+
+export async function getSetting(ctx: ApiContext): Promise<void> {
+  const key = keyOf(ctx);
+  respond(ctx, 200, settingView(key, (await ctx.state.em.findOne(Setting, { key })) ?? undefined));
+}
+
+export async function updateSetting(ctx: ApiContext): Promise<void> {
+  const key = keyOf(ctx);
+  const { value } = ctx.request.body as RequestBody<'updateSetting'>;
+  const problem = settingValueProblem(key, value);
+  if (problem) throw invalidField('value', problem);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  respond(ctx, 200, settingView(key, await writeSetting(ctx.state.em, key, value)));
+}

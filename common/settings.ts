@@ -1,0 +1,98 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Setting } from '../db/entities';
+
+export type SettingType = 'string' | 'integer' | 'boolean' | 'string_list';
+
+interface SettingSpec {
+  type: SettingType;
+  default: string | number | boolean | string[];
+  description: string;
+  min?: number;
+  max?: number;
+  /** For strings and list items: the pattern a value must match. */
+  pattern?: RegExp;
+  patternHint?: string;
+}
+
+const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
+const day = (description: string): SettingSpec => ({ type: 'integer', default: 1, min: 1, max: 7, description });
+const hour = (description: string, value: number): SettingSpec => ({ type: 'integer', default: value, min: 0, max: 23, description });
+
+/** Settings exposed through the API: any other key is unknown. */
+export const SETTINGS = {
+  app_name: { type: 'string', default: 'Backup Control Plane', description: 'Display name of the instance.' },
+  app_url: { type: 'string', default: '', description: 'Public base URL of the instance (empty = unset).', pattern: /^(|https?:\/\/\S+)$/, patternHint: 'an http(s) URL or empty' },
+  timezone: { type: 'string', default: 'UTC', description: 'IANA time zone of schedules.' },
+  server_timezone: { type: 'string', default: 'UTC', description: 'IANA time zone of the server.' },
+  cron_run_minute: { type: 'integer', default: 0, min: 0, max: 59, description: 'Minute past the hour at which hourly schedules fire.' },
+  api_enabled: { type: 'boolean', default: true, description: 'Global switch of /api/v1.' },
+  api_default_token_lifetime_days: { type: 'integer', default: 90, min: 0, max: 3650, description: 'Lifetime of new tokens created without expires_at (0 = never expire).' },
+  api_default_rate_limit_per_minute: { type: 'integer', default: 120, min: 0, max: 100000, description: 'Rate limit of new tokens created without rate_limit_per_minute (0 = none).' },
+  api_log_retention_days: { type: 'integer', default: 30, min: 1, max: 3650, description: 'Retention of the API audit log.' },
+  api_idempotency_retention_hours: { type: 'integer', default: 48, min: 1, max: 8760, description: 'How long idempotency keys and their responses are kept.' },
+  api_cors_allowed_origins: { type: 'string_list', default: [], description: 'Global CORS allow-list.', pattern: ORIGIN, patternHint: 'an http(s)://host[:port] origin or *' },
+  weekly_report_enabled: { type: 'boolean', default: false, description: 'Enable the weekly report task.' },
+  weekly_report_day: day('Day of the weekly report (1 = Monday ... 7 = Sunday).'),
+  weekly_report_hour: hour('Hour of the weekly report.', 8),
+  integrity_check_enabled: { type: 'boolean', default: false, description: 'Enable the scheduled integrity check of all repositories.' },
+  integrity_check_day: day('Day of the integrity check (1 = Monday ... 7 = Sunday).'),
+  integrity_check_hour: hour('Hour of the integrity check.', 3),
+  maintenance_vacuum_enabled: { type: 'boolean', default: false, description: 'Enable the database maintenance task.' },
+  maintenance_vacuum_day: day('Day of the maintenance task (1 = Monday ... 7 = Sunday).'),
+  maintenance_vacuum_hour: hour('Hour of the maintenance task.', 4),
+} satisfies Record<string, SettingSpec>;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type SettingValue<K extends SettingKey> = (typeof SETTINGS)[K]['default'] extends infer D
+  ? D extends string ? string : D extends number ? number : D extends boolean ? boolean : string[]
+  : never;
+
+export function isSettingKey(key: string): key is SettingKey {
+  return Object.hasOwn(SETTINGS, key);
+}
+
+/** Why `value` cannot be the value of `key`, or null when it can. */
+export function settingValueProblem(key: SettingKey, value: unknown): string | null {
+  const spec: SettingSpec = SETTINGS[key];
+  switch (spec.type) {
+    case 'boolean':
+      return typeof value === 'boolean' ? null : 'must be a boolean';
+    case 'integer':
+      if (!Number.isInteger(value)) return 'must be an integer';
+      if ((spec.min !== undefined && (value as number) < spec.min) || (spec.max !== undefined && (value as number) > spec.max)) {
+        return `must be between ${spec.min} and ${spec.max}`;
+      }
+      return null;
+    case 'string':
+      if (typeof value !== 'string') return 'must be a string';
+      if (spec.pattern && !spec.pattern.test(value)) return `must be ${spec.patternHint}`;
+      if (key.endsWith('timezone') && !isTimeZone(value)) return 'must be an IANA time zone';
+      return null;
+    case 'string_list':
+      if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) return 'must be a list of strings';
+      if (spec.pattern && !value.every((item) => spec.pattern?.test(item))) return `each item must be ${spec.patternHint}`;
+      return null;
+  }
+}
+
+function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The values of these settings, stored or default. */
+export async function readSettings<K extends SettingKey>(em: EntityManager, keys: readonly K[]): Promise<{ [P in K]: SettingValue<P> }> {
+  const rows = await em.getConnection().execute<{ key: string; value: unknown }[]>('select key, value from settings where key in (?)', [keys]);
+  const stored = new Map(rows.map((row) => [row.key, row.value]));
+  return Object.fromEntries(keys.map((key) => [key, stored.has(key) ? stored.get(key) : SETTINGS[key].default])) as { [P in K]: SettingValue<P> };
+}
+
+/** Stores a value (already checked with settingValueProblem). */
+export async function writeSetting(em: EntityManager, key: SettingKey, value: unknown): Promise<Setting> {
+  const setting = await em.upsert(Setting, { key, value, updatedAt: new Date() });
+  return setting;
+}
