@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
 import { buildApp } from '../../api/app';
+import { ALL_SCOPES } from '../../api/auth/scopes';
 import { generateToken } from '../../api/auth/tokens';
 import type { Services } from '../../api/context';
 import { contractBackend, readContract } from '../../api/contract';
@@ -15,6 +16,14 @@ import { ApiClient } from './api-client';
 import { createTestDatabase } from './database';
 import { stackEnv } from './stack-env';
 
+export interface Caller {
+  token: string;
+  tokenId: number;
+  userId: number;
+  /** The harness client, authenticated with this token. */
+  api: ApiClient;
+}
+
 export interface Harness {
   /** Authenticated as the first admin (all scopes); every response is checked against the contract. */
   api: ApiClient;
@@ -23,6 +32,11 @@ export interface Harness {
   config: AppConfig;
   /** Mints a token for a new user of `role` with exactly `scopes`. */
   createToken(options: { scopes: string[]; role?: string; readOnly?: boolean }): Promise<string>;
+  /**
+   * A new user (admin unless `user.role` says otherwise) and a token of theirs, both with any
+   * stored field set directly (resource scopes, allow-lists, expiry, ...). All scopes by default.
+   */
+  createCaller(options?: { user?: Partial<User>; token?: Partial<ApiToken> }): Promise<Caller>;
   stop(): Promise<void>;
 }
 
@@ -71,20 +85,27 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
   await services.orm.em.fork().nativeUpdate(ApiToken, {}, { rateLimitPerMinute: 0 });
   const api = new ApiClient(baseUrl, admin.token, await contractBackend(readContract()));
 
+  async function createCaller(options: { user?: Partial<User>; token?: Partial<ApiToken> } = {}): Promise<Caller> {
+    const em = services.orm.em.fork();
+    const user = em.create(User, { username: `user-${randomUUID().slice(0, 8)}`, role: 'admin', ...options.user });
+    const { token, prefix, hash } = generateToken();
+    // No rate limit unless a test sets one: suites make many requests with one token.
+    const record = em.create(ApiToken, {
+      user, name: 'test token', prefix, tokenHash: hash, scopes: [...ALL_SCOPES], rateLimitPerMinute: 0, ...options.token,
+    });
+    await em.flush();
+    return { token, tokenId: record.id, userId: user.id, api: api.withToken(token) };
+  }
+
   return {
     api,
     adminToken: admin.token,
     services,
     config,
     async createToken({ scopes, role = 'admin', readOnly = false }) {
-      const em = services.orm.em.fork();
-      const user = em.create(User, { username: `user-${randomUUID().slice(0, 8)}`, role });
-      const { token, prefix, hash } = generateToken();
-      // No rate limit unless a test sets one: suites make many requests with one token.
-      em.create(ApiToken, { user, name: 'test token', prefix, tokenHash: hash, scopes, readOnly, rateLimitPerMinute: 0 });
-      await em.flush();
-      return token;
+      return (await createCaller({ user: { role }, token: { scopes, readOnly } })).token;
     },
+    createCaller,
     async stop() {
       worker?.shutdown();
       await workerRun;
