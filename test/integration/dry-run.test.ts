@@ -1,0 +1,104 @@
+import type { Operation } from 'openapi-backend';
+import { contractBackend, readContract } from '../../api/contract';
+import { handlers } from '../../api/handlers';
+import { startHarness, type Harness } from '../support/harness';
+import { expectError, unique } from '../support/expectations';
+
+/**
+ * `X-Dry-Run: 1` on every implemented mutation: a valid request answers 200 `{dry_run: true}`
+ * and changes nothing (no row, no event, no workflow); an invalid or unauthorised one fails
+ * exactly as it would for real.
+ */
+let h: Harness;
+const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, token: 0 };
+
+beforeAll(async () => {
+  h = await startHarness({ worker: false });
+  const created = async (path: string, body: Record<string, unknown>) => {
+    const res = await h.api.post(path, body);
+    expect(res.status).toBe(201);
+    return res.body.data.id as number;
+  };
+  ids.repo = await created('/repos', { name: `repo-${unique()}`, path: `/srv/dry/${unique()}`, password: 'dry-pw' });
+  ids.unusedRepo = await created('/repos', { name: `repo-${unique()}`, path: `/srv/dry/${unique()}`, password: 'dry-pw' });
+  ids.sshKey = await created('/ssh-keys', { name: `key-${unique()}`, host: 'dry.example.internal' });
+  ids.host = await created('/hosts', { name: `host-${unique()}`, hostname: 'dry.example.internal' });
+  ids.job = await created('/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, source_paths: ['/srv/data'] });
+  ids.token = await created('/api-tokens', { name: `token-${unique()}`, scopes: ['repos:read'] });
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+/** A real request for each implemented mutation (the test fails when a new one is missing here). */
+const REQUESTS: Record<string, () => [string, string, unknown?]> = {
+  createRepo: () => ['POST', '/repos', { name: `repo-${unique()}`, path: `/srv/dry/${unique()}`, password: 'pw', init: true }],
+  updateRepo: () => ['PATCH', `/repos/${ids.repo}`, { name: 'renamed', password: 'new' }],
+  deleteRepo: () => ['DELETE', `/repos/${ids.unusedRepo}`],
+  createHost: () => ['POST', '/hosts', { name: `host-${unique()}`, hostname: 'h.example', ssh_key_id: ids.sshKey }],
+  updateHost: () => ['PATCH', `/hosts/${ids.host}`, { name: 'renamed', sudo_password: 'secret' }],
+  deleteHost: () => ['DELETE', `/hosts/${ids.host}`],
+  testHost: () => ['POST', `/hosts/${ids.host}/test`],
+  createSshKey: () => ['POST', '/ssh-keys', { name: `key-${unique()}`, host: 'k.example' }],
+  deleteSshKey: () => ['DELETE', `/ssh-keys/${ids.sshKey}`],
+  testSshKey: () => ['POST', `/ssh-keys/${ids.sshKey}/test`],
+  createBackupJob: () => ['POST', '/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, source_paths: ['/srv'] }],
+  updateBackupJob: () => ['PATCH', `/backup-jobs/${ids.job}`, { name: 'renamed', host_id: ids.host }],
+  deleteBackupJob: () => ['DELETE', `/backup-jobs/${ids.job}`],
+  runBackupJob: () => ['POST', `/backup-jobs/${ids.job}/run`],
+  createApiToken: () => ['POST', '/api-tokens', { name: `t-${unique()}`, scopes: ['me:read'] }],
+  updateApiToken: () => ['PATCH', `/api-tokens/${ids.token}`, { name: 'renamed', scopes: ['me:read'] }],
+  revokeApiToken: () => ['POST', `/api-tokens/${ids.token}/revoke`, { reason: 'dry' }],
+  deleteApiToken: () => ['DELETE', `/api-tokens/${ids.token}`],
+  updateSetting: () => ['PUT', '/settings/api_enabled', { value: false }],
+};
+
+/** Everything a mutation could change, as text (the audit log and counters aside). */
+async function state(): Promise<string> {
+  const connection = h.services.orm.em.fork().getConnection();
+  const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
+  const rows = await Promise.all(tables.map((table) => connection.execute(`select * from ${table} order by 1`)));
+  // Token usage is recorded on every request, dry or not.
+  return JSON.stringify(rows, (key, value) => (key === 'last_used_at' || key === 'last_used_ip' ? undefined : value));
+}
+
+async function workflowCount(): Promise<number> {
+  let n = 0;
+  for await (const workflow of h.services.temporal.workflow.list({ query: `TaskQueue = "${h.config.temporal.taskQueue}"` })) n += workflow ? 1 : 0;
+  return n;
+}
+
+test('covers every implemented mutation of the contract', async () => {
+  const operations = (await contractBackend(readContract())).getOperations() as Operation[];
+  const mutations = operations
+    .filter((o) => o.method !== 'get' && handlers[o.operationId as keyof typeof handlers])
+    .map((o) => o.operationId)
+    .sort();
+  expect(Object.keys(REQUESTS).sort()).toEqual(mutations);
+});
+
+test.each(Object.keys(REQUESTS))('%s: 200 dry_run, nothing changed, nothing started', async (operationId) => {
+  const [method, path, body] = (REQUESTS[operationId] as () => [string, string, unknown?])();
+  const before = await state();
+  const workflowsBefore = await workflowCount();
+  const res = await h.api.request(method, path, { body, headers: { 'X-Dry-Run': '1' } });
+  expect({ operationId, status: res.status }).toEqual({ operationId, status: 200 });
+  expect(res.body.data.dry_run).toBe(true);
+  expect(await state()).toBe(before);
+  expect(await workflowCount()).toBe(workflowsBefore);
+  // The real request still works afterwards (the dry run reserved nothing).
+  if (method === 'DELETE') expect((await h.api.request('GET', path)).status).toBe(200);
+});
+
+test('a dry run fails as the real request would: validation, references, conflicts and scope', async () => {
+  const viewer = await h.createCaller({ user: { role: 'viewer' } });
+  const before = await state();
+  const dry = { headers: { 'X-Dry-Run': 'true' } };
+  expectError(await h.api.post('/repos', { name: 'x', path: 'relative', password: 'pw' }, dry), 422, 'validation_error');
+  expectError(await h.api.post('/backup-jobs', { name: 'x', repo_id: 999999, source_paths: ['/srv'] }, dry), 422, 'validation_error');
+  expectError(await h.api.patch('/repos/999999', { name: 'x' }, dry), 404, 'not_found');
+  expectError(await h.api.delete(`/repos/${ids.repo}`, dry), 409, 'repo_in_use');
+  expectError(await h.api.put('/settings/cron_run_minute', { value: 60 }, dry), 422, 'validation_error');
+  expectError(await viewer.api.post('/repos', { name: 'x', path: '/srv/x', password: 'pw' }, dry), 403, 'permission_revoked');
+  expect(await state()).toBe(before);
+});
