@@ -1,6 +1,7 @@
 import { loadConfig } from '../common/config';
 import { verifySecretKey } from '../db/secret-key-check';
 import { buildApp } from './app';
+import { schedulePurges } from './retention';
 import { closeServices, createServices } from './services';
 
 async function main(): Promise<void> {
@@ -10,7 +11,9 @@ async function main(): Promise<void> {
   const server = buildApp(services).listen(config.api.port, config.api.host, () => {
     console.log(`API listening on http://${config.api.host}:${config.api.port}/api/v1`);
   });
+  const stopPurges = schedulePurges(() => services.orm.em.fork());
   const stop = () => {
+    stopPurges();
     server.close(() => {
       closeServices(services).finally(() => process.exit(0));
     });

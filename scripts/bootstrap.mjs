@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point of `npm start`, `npm test`, `npm run bench` and `npm run admin-token`. Plain Node, no dependencies:
+// Entry point of `npm start`, `npm test`, `npm run bench`, `npm run admin-token` and `npm run setting`. Plain Node, no dependencies:
 // installs node_modules when missing or older than package-lock.json, then runs the
 // TypeScript script for the command with tsx, forwarding signals and its exit code.
 import { spawn, spawnSync } from 'node:child_process';
@@ -13,6 +13,7 @@ const scripts = {
   test: 'scripts/test.ts',
   bench: 'bench/index.ts',
   'admin-token': 'scripts/admin-token.ts',
+  setting: 'scripts/setting.ts',
 };
 
 const [command, ...args] = process.argv.slice(2);
