@@ -1,12 +1,12 @@
 import Koa, { type Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { ApiState, Services } from './context';
-import { authenticate } from './auth/authenticate';
+import { authenticate, requireScope } from './auth/authenticate';
 import { handlers } from './handlers';
 import { jsonBody } from './middleware/body';
 import { apiGate } from './middleware/api-gate';
 import { auditLog } from './middleware/audit-log';
-import { checkOrigin, corsPreflight } from './middleware/cors';
+import { checkOrigin, cors } from './middleware/cors';
 import { dryRun } from './middleware/dry-run';
 import { idempotency } from './middleware/idempotency';
 import { rateLimit } from './middleware/rate-limit';
@@ -31,10 +31,11 @@ function entityManager(services: Services): Middleware<ApiState> {
 }
 
 /**
- * The API: request id -> audit log -> error envelope -> Swagger assets -> CORS preflight ->
- * contract match (404/405) -> global switch (503) -> bearer auth, address and scope (401/403) ->
- * origin (403) -> rate limit (429) -> JSON body (400) -> contract validation (422) -> resource
- * scope (403) -> dry run -> idempotency (replay, 409, 422) -> handler by operationId (or 501).
+ * The API: request id -> audit log -> error envelope -> Swagger assets -> CORS (preflights) ->
+ * contract match (404/405) -> global switch (503) -> bearer auth and address (401/403) -> origin
+ * (403) -> rate limit (429) -> scope (403) -> JSON body (400) -> contract validation (422) ->
+ * resource scope (403) -> dry run -> idempotency (replay, 409, 422) -> handler by operationId
+ * (or 501).
  */
 export function buildApp(services: Services): Koa<ApiState, { services: Services }> {
   const app = new Koa<ApiState, { services: Services }>({ proxy: process.env.TRUST_PROXY === '1' });
@@ -45,11 +46,11 @@ export function buildApp(services: Services): Koa<ApiState, { services: Services
   app.use(errorEnvelope());
   app.use(assets.routes());
   app.use(entityManager(services));
-  app.use(corsPreflight());
+  app.use(cors());
   app.use(matchOperation(services.contract));
   app.use(apiGate(services));
   app.use(authenticate(services));
-  app.use(onlyAuthenticated(checkOrigin(), rateLimit()));
+  app.use(onlyAuthenticated(checkOrigin(), rateLimit(), requireScope(services)));
   app.use(jsonBody());
   app.use(validateRequest(services.contract));
   app.use(onlyAuthenticated(resourceScope(), dryRun(), idempotency()));

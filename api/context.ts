@@ -38,18 +38,22 @@ export interface ApiState {
   requestId: string;
   /** Set by the contract middleware once the request matched an operation. */
   operation?: Operation;
+  /** The route template of a path that matched, when its method did not (405). */
+  routeTemplate?: string;
   /** Path and query parameters, coerced to the contract's types with its defaults applied. */
   params: Record<string, unknown>;
   query: Record<string, unknown>;
   em: EntityManager;
   auth?: AuthContext;
   caller?: Caller;
-  /** The global settings every authenticated request depends on, read once per request. */
-  gate?: { corsAllowedOrigins: string[] };
+  /** Whether the request's Origin is in the global CORS allow-list (unset without an Origin). */
+  originAllowed?: boolean;
   /** `X-Dry-Run` on a mutation: validate and authorise, change nothing. */
   dryRun?: boolean;
   /** The mutation's idempotency key, when it has one (run triggers derive their workflow id from it). */
   idempotencyKey?: string;
+  /** What a retry with the key gets instead of this answer, when this one must not be stored (a secret). */
+  replayInstead?: { status: number; body: unknown };
 }
 
 export type ApiContext = ParameterizedContext<ApiState, { services: Services }>;

@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { ApiToken } from '../../db/entities';
-import type { ApiState, Services } from '../context';
+import { authOf, type ApiContext, type ApiState, type Services } from '../context';
 import { requiredScopes } from '../contract';
 import { ApiError } from '../errors';
 import { ipAllowed } from './ip-ranges';
@@ -17,8 +17,8 @@ export const FAILED_AUTH_PER_MINUTE = 30;
 
 /**
  * Authenticates the bearer token of an operation that declares a bearerAuth scope: the token is
- * known, live and used from an allowed address, its user may act, and the token, within that
- * user's current permissions, holds the operation's scope.
+ * known, live and used from an allowed address, and its user may act. Refusals count against
+ * the client address's failed-authentication limit.
  */
 export function authenticate(services: Pick<Services, 'document'>): Middleware<ApiState> {
   return async (ctx, next) => {
@@ -27,13 +27,13 @@ export function authenticate(services: Pick<Services, 'document'>): Middleware<A
     if (required === null) return next();
     const em = ctx.state.em;
 
-    const refuse = async (code: string, message: string): Promise<never> => {
+    const refuse = async (code: string, message: string, status = 401): Promise<never> => {
       const hit = await takeHit(em, `auth-failure:${ctx.ip}`, FAILED_AUTH_PER_MINUTE);
       if (!hit.allowed) {
         ctx.set('Retry-After', String(hit.retryAfter));
         throw new ApiError(429, 'rate_limited', 'too many failed authentications from this address; retry later', { retry_after: hit.retryAfter });
       }
-      throw new ApiError(401, code, message);
+      throw new ApiError(status, code, message);
     };
 
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
@@ -46,24 +46,13 @@ export function authenticate(services: Pick<Services, 'document'>): Middleware<A
     if (token.revokedAt) return refuse('token_revoked', 'the token has been revoked');
     if (token.expiresAt && token.expiresAt <= now) return refuse('token_expired', 'the token has expired');
     if (token.allowedIps.length > 0 && !ipAllowed(ctx.ip, token.allowedIps)) {
-      throw new ApiError(403, 'ip_not_allowed', `this token cannot be used from ${ctx.ip}`);
+      return refuse('ip_not_allowed', `this token cannot be used from ${ctx.ip}`, 403);
     }
-
-    if (!user.enabled) throw new ApiError(403, 'user_disabled', 'the token owner is disabled');
-    if (user.suspendedUntil && user.suspendedUntil > now) throw new ApiError(403, 'user_suspended', 'the token owner is suspended');
-    if (user.accountExpiresAt && user.accountExpiresAt <= now) throw new ApiError(403, 'user_expired', 'the token owner account has expired');
+    if (!user.enabled) return refuse('user_disabled', 'the token owner is disabled', 403);
+    if (user.suspendedUntil && user.suspendedUntil > now) return refuse('user_suspended', 'the token owner is suspended', 403);
+    if (user.accountExpiresAt && user.accountExpiresAt <= now) return refuse('user_expired', 'the token owner account has expired', 403);
 
     const scopes = effectiveScopes(token.scopes, userPermissions(user), token.readOnly);
-    for (const scope of required) {
-      if (scopes.has(scope)) continue;
-      if (token.scopes.includes(scope) && token.readOnly && !SCOPES[scope].readOnly) {
-        throw new ApiError(403, 'read_only_token', `a read-only token cannot use ${scope}`, { required_scope: scope });
-      }
-      if (token.scopes.includes(scope)) {
-        throw new ApiError(403, 'permission_revoked', `the token owner no longer holds the permission behind ${scope}`, { required_scope: scope });
-      }
-      throw new ApiError(403, 'insufficient_scope', `this operation requires the ${scope} scope`, { required_scope: scope });
-    }
     const resources = {
       repos: intersect({ mode: user.repoScopeMode, ids: user.repoScopeIds }, { mode: token.repoScopeMode, ids: token.repoScopeIds }),
       hosts: intersect({ mode: user.hostScopeMode, ids: user.hostScopeIds }, { mode: token.hostScopeMode, ids: token.hostScopeIds }),
@@ -73,6 +62,28 @@ export function authenticate(services: Pick<Services, 'document'>): Middleware<A
     // Usage is recorded at most once a minute per token, to keep reads read-only on the hot path.
     if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > LAST_USED_EVERY_MS) {
       await em.nativeUpdate(ApiToken, { id: token.id }, { lastUsedAt: now, lastUsedIp: ctx.ip });
+    }
+    await next();
+  };
+}
+
+/**
+ * The token, within its user's current permissions, holds the operation's scope. Runs after the
+ * rate limit, so refused requests count against it too.
+ */
+export function requireScope(services: Pick<Services, 'document'>): Middleware<ApiState> {
+  return async (ctx, next) => {
+    const required = ctx.state.operation ? requiredScopes(ctx.state.operation, services.document) : null;
+    const { token, scopes } = authOf(ctx as ApiContext);
+    for (const scope of required ?? []) {
+      if (scopes.has(scope)) continue;
+      if (token.scopes.includes(scope) && token.readOnly && !SCOPES[scope].readOnly) {
+        throw new ApiError(403, 'read_only_token', `a read-only token cannot use ${scope}`, { required_scope: scope });
+      }
+      if (token.scopes.includes(scope)) {
+        throw new ApiError(403, 'permission_revoked', `the token owner no longer holds the permission behind ${scope}`, { required_scope: scope });
+      }
+      throw new ApiError(403, 'insufficient_scope', `this operation requires the ${scope} scope`, { required_scope: scope });
     }
     await next();
   };

@@ -33,6 +33,13 @@ export function assertWithinCaller(caller: AuthContext, wanted: TokenBounds): vo
   for (const scope of keptScopes(wanted.scopes, wanted.readOnly)) {
     if (!caller.scopes.has(scope as Scope)) throw escalation(`the calling token does not hold ${scope}`, { scope });
   }
+  // Ids the caller cannot see are refused even where the user's own scope would hide them anyway.
+  for (const [kind, mode, ids, reach] of [
+    ['repositories', wanted.repoScopeMode, wanted.repoScopeIds, caller.resources.repos],
+    ['hosts', wanted.hostScopeMode, wanted.hostScopeIds, caller.resources.hosts],
+  ] as const) {
+    if (mode === 'selected' && reach !== null && ids.some((id) => !reach.has(id))) throw escalation(`the token would name ${kind} the calling token cannot`);
+  }
   // The new token's reach is its user's (the caller's user) narrowed by its own setting.
   const user = caller.user;
   const repos = intersect({ mode: user.repoScopeMode, ids: user.repoScopeIds }, { mode: wanted.repoScopeMode, ids: wanted.repoScopeIds });

@@ -5,7 +5,7 @@ import { assertWithinCaller, keptScopes, type TokenBounds } from '../auth/token-
 import { generateToken } from '../auth/tokens';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
-import { respond, respondCreated, respondNoContent } from '../envelope';
+import { errorBody, respond, respondCreated, respondNoContent } from '../envelope';
 import { conflict, invalidFields, notFound, type FieldError } from '../errors';
 import { pageMeta, pageOf } from '../pagination';
 import { apiTokenView } from '../views';
@@ -38,20 +38,26 @@ function boundsOf(body: TokenFields, current: TokenBounds): TokenBounds {
 }
 
 /** 422 for values that are well-typed but wrong: unknown ranges, a past expiry, ids without `selected`. */
-async function checkBounds(ctx: ApiContext, body: TokenFields, bounds: TokenBounds): Promise<void> {
+function checkBounds(body: TokenFields, bounds: TokenBounds): void {
   const problems: FieldError[] = [];
   (body.allowed_ips ?? []).forEach((ip, index) => {
     if (!parseIpRange(ip)) problems.push({ field: `allowed_ips[${index}]`, message: 'must be an IPv4/IPv6 address or CIDR range' });
   });
   if (body.expires_at && new Date(body.expires_at) <= new Date()) problems.push({ field: 'expires_at', message: 'must be in the future' });
   if (keptScopes(bounds.scopes, bounds.readOnly).length === 0) problems.push({ field: 'scopes', message: 'a read-only token needs at least one read scope' });
-  for (const [kind, mode, ids, entity] of [['repo', bounds.repoScopeMode, bounds.repoScopeIds, Repo], ['host', bounds.hostScopeMode, bounds.hostScopeIds, Host]] as const) {
-    if (mode === 'all' && ids.length > 0) problems.push({ field: `${kind}_ids`, message: `only goes with ${kind}_scope_mode selected` });
-    const field = `${kind}_ids`;
-    if (!(field in body) || ids.length === 0) continue;
+  if (bounds.repoScopeMode === 'all' && bounds.repoScopeIds.length > 0) problems.push({ field: 'repo_ids', message: 'only goes with repo_scope_mode selected' });
+  if (bounds.hostScopeMode === 'all' && bounds.hostScopeIds.length > 0) problems.push({ field: 'host_ids', message: 'only goes with host_scope_mode selected' });
+  if (problems.length > 0) throw invalidFields(problems);
+}
+
+/** 422 naming each repository or host id of the request that does not exist (checked once the caller may name them). */
+async function checkReferences(ctx: ApiContext, body: TokenFields): Promise<void> {
+  const problems: FieldError[] = [];
+  for (const [field, ids, entity] of [['repo_ids', body.repo_ids, Repo], ['host_ids', body.host_ids, Host]] as const) {
+    if (!ids || ids.length === 0) continue;
     const found = new Set((await ctx.state.em.find(entity, { id: { $in: ids } }, { fields: ['id'] })).map((row) => row.id));
     ids.forEach((id, index) => {
-      if (!found.has(id)) problems.push({ field: `${field}[${index}]`, message: `${kind} ${id} does not exist` });
+      if (!found.has(id)) problems.push({ field: `${field}[${index}]`, message: `${field === 'repo_ids' ? 'repository' : 'host'} ${id} does not exist` });
     });
   }
   if (problems.length > 0) throw invalidFields(problems);
@@ -85,8 +91,9 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
     scopes: [], readOnly: false, expiresAt: defaultExpiry, allowedIps: [], allowedOrigins: [],
     repoScopeMode: 'all', repoScopeIds: [], hostScopeMode: 'all', hostScopeIds: [],
   });
-  await checkBounds(ctx, body, bounds);
+  checkBounds(body, bounds);
   assertWithinCaller(caller, bounds);
+  await checkReferences(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
 
   const secret = generateToken();
@@ -106,6 +113,11 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
     tx.create(DomainEvent, { type: 'api_token.created', payload: { token: apiTokenView(token), by_token_id: caller.token.id } });
   });
   const view = apiTokenView(token);
+  // The secret is shown once: a retry with the same Idempotency-Key learns the token exists, not its secret.
+  ctx.state.replayInstead = {
+    status: 409,
+    body: errorBody('secret_not_replayable', `API token ${token.id} was created by the first request; its secret is shown only once (revoke it and create another if it was lost)`, { token_id: token.id }),
+  };
   respondCreated(ctx, `/api-tokens/${token.id}`, { ...view, secret: secret.token });
 }
 
@@ -115,10 +127,11 @@ export async function updateApiToken(ctx: ApiContext): Promise<void> {
   const token = await findOwnToken(ctx);
   if (token.revokedAt) throw conflict('token_revoked', `API token ${token.id} is revoked`);
   const bounds = boundsOf(body, token);
-  await checkBounds(ctx, body, bounds);
+  checkBounds(body, bounds);
   // Only what the request changes must stay within the caller: renaming a wider token is allowed.
   const changesReach = Object.keys(body).some((field) => field !== 'name' && field !== 'rate_limit_per_minute');
   if (changesReach) assertWithinCaller(caller, bounds);
+  await checkReferences(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   if (body.name !== undefined) token.name = body.name;
   if (body.rate_limit_per_minute !== undefined) token.rateLimitPerMinute = body.rate_limit_per_minute;

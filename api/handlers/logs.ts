@@ -10,7 +10,7 @@ export async function listApiTokenLogs(ctx: ApiContext): Promise<void> {
   const { user } = authOf(ctx);
   const query = ctx.state.query;
   const page = pageOf(query);
-  const created = { ...(query.since ? { $gte: new Date(String(query.since)) } : {}), ...(query.until ? { $lte: new Date(String(query.until)) } : {}) };
+  const created = { ...(query.since ? { $gte: new Date(String(query.since)) } : {}), ...(query.until ? { $lt: new Date(String(query.until)) } : {}) };
   const [entries, total] = await findPage(
     ctx.state.em,
     ApiTokenLog,

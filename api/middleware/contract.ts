@@ -18,17 +18,20 @@ function contractRequest(ctx: ApiContext): ContractRequest {
 /** Finds the contract operation of a request: 404 when no path matches, 405 (with Allow) when only the method is wrong. */
 export function matchOperation(contract: OpenAPIBackend): Middleware<ApiState> {
   const templates = contract.router.getOperations().map((operation) => ({
+    path: operation.path,
     method: operation.method.toUpperCase(),
     pattern: new RegExp(`^${contract.apiRoot}${operation.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
   }));
-  const allowedMethods = (path: string) => [...new Set(templates.filter((t) => t.pattern.test(path)).map((t) => t.method))];
+  const matching = (path: string) => templates.filter((t) => t.pattern.test(path));
   return async (ctx, next) => {
     try {
       ctx.state.operation = contract.router.matchOperation(contractRequest(ctx as ApiContext), true);
     } catch (error) {
       if (error instanceof URIError) throw new ApiError(404, 'not_found', 'the address is not a valid URL');
       if (error instanceof Error && error.message.startsWith('405')) {
-        ctx.set('Allow', allowedMethods(ctx.path).join(', '));
+        const routes = matching(ctx.path);
+        ctx.state.routeTemplate = routes[0]?.path;
+        ctx.set('Allow', [...new Set(routes.map((t) => t.method))].join(', '));
         throw new ApiError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
       }
       throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);

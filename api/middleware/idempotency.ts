@@ -86,9 +86,10 @@ export function idempotency(): Middleware<ApiState> {
       throw error;
     }
     if (ctx.status >= 200 && ctx.status < 300) {
+      const { status, body } = ctx.state.replayInstead ?? { status: ctx.status, body: ctx.body };
       await connection.execute(
         'update api_idempotency_keys set response_status = ?, response_body = ?, response_location = ?, completed_at = now() where id = ?',
-        [ctx.status, ctx.body === null || ctx.body === undefined ? null : JSON.stringify(ctx.body), ctx.response.get('Location') || null, id],
+        [status, body === null || body === undefined ? null : JSON.stringify(body), ctx.response.get('Location') || null, id],
       );
     } else {
       await connection.execute('delete from api_idempotency_keys where id = ?', [id]);

@@ -47,6 +47,10 @@ beforeAll(async () => {
   ids.otherHost = await created('/hosts', { name: `host-${unique()}`, hostname: 'other.example.internal' });
   ids.job = await created('/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, host_id: ids.host, source_paths: ['/etc'] });
 
+  // The catalogues count as read: listing snapshots must not wait for a worker this suite does not run.
+  await h.services.orm.em.fork().getConnection().execute('update repos set snapshots_refreshed_at = now()');
+  // Browsers from this origin are allowed globally; the origin case comes from elsewhere.
+  expect((await h.api.put('/settings/api_cors_allowed_origins', { value: ['https://allowed.example'] })).status).toBe(200);
   const past = new Date(Date.now() - 60_000);
   callers = {
     expired: await h.createCaller({ token: { expiresAt: past } }),

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
 import { buildApp } from '../../api/app';
 import { ALL_SCOPES } from '../../api/auth/scopes';
@@ -12,6 +13,7 @@ import type { AppConfig } from '../../common/config';
 import { ApiToken, User } from '../../db/entities';
 import { ensureFirstAdmin } from '../../db/first-admin';
 import { createWorker } from '../../worker/create-worker';
+import { ensureSearchAttributes } from '../../worker/search-attributes';
 import { ApiClient } from './api-client';
 import { createTestDatabase } from './database';
 import { stackEnv } from './stack-env';
@@ -69,7 +71,10 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
   let worker: Worker | null = null;
   let workerRun: Promise<void> | null = null;
   let workerConnection: NativeConnection | null = null;
-  if (options.worker !== false) {
+  if (options.worker === false) {
+    // Without a worker nobody registers them, and workflows started by the API carry them.
+    await ensureSearchAttributes(services.temporal.connection as Connection, config.temporal.namespace);
+  } else {
     installQuietRuntime();
     ({ worker, connection: workerConnection } = await createWorker({
       temporal: config.temporal,
