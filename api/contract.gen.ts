@@ -119,7 +119,7 @@ export interface paths {
         put?: never;
         /**
          * Create a token
-         * @description Creates a token for the calling user. The secret is in the response once and never again. The new token cannot hold a scope the calling token does not effectively hold, nor a wider repository/host scope (403 `scope_escalation_forbidden`). `expires_at` defaults to now + `api_default_token_lifetime_days`. Emits the `api_token.created` webhook event.
+         * @description Creates a token for the calling user. The secret is in the response once and never again (a retry with the same `Idempotency-Key` answers 409 `secret_not_replayable` with the `token_id` instead of the secret). The new token cannot hold a scope the calling token does not effectively hold, nor a wider repository/host scope (403 `scope_escalation_forbidden`). `expires_at` defaults to now + `api_default_token_lifetime_days`. Emits the `api_token.created` webhook event.
          */
         post: operations["createApiToken"];
         delete?: never;
@@ -2373,7 +2373,10 @@ export interface components {
             sudo_password?: string;
             /** @default restic */
             restic_path: string;
-            /** @description Pin a known host key fingerprint up front instead of trusting the key seen on the first connection. */
+            /**
+             * @description Pin a known host key fingerprint up front instead of trusting the key seen on the first connection.
+             * @example SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8
+             */
             host_key_fingerprint?: string;
         };
         /** @description Fields to change (at least one). */
@@ -2395,7 +2398,10 @@ export interface components {
             /** @description Password for `sudo -S` on the host. Encrypted at rest, never returned, never on a command line. */
             sudo_password?: string;
             restic_path?: string;
-            /** @description Pin a known host key fingerprint up front instead of trusting the key seen on the first connection. */
+            /**
+             * @description Pin a known host key fingerprint up front instead of trusting the key seen on the first connection.
+             * @example SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8
+             */
             host_key_fingerprint?: string;
             /** @description Remove the stored sudo password. */
             clear_sudo?: boolean;
