@@ -40,11 +40,19 @@ async function localJob(): Promise<number> {
   return job.body.data.id;
 }
 
-/** Workflows Temporal holds for a job (every status), by the JobId search attribute. */
-async function workflowsOfJob(jobId: number): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const workflow of h.services.temporal.workflow.list({ query: `JobId = "${jobId}"` })) ids.push(workflow.workflowId);
-  return ids;
+/**
+ * Workflows Temporal holds for a job (every status), by the JobId search attribute, once its
+ * visibility store shows `expected` of them (it lags a little behind the starts).
+ */
+async function workflowsOfJob(jobId: number, expected: number): Promise<string[]> {
+  // Other suites share the namespace and number their jobs from 1 too: the task queue is this suite's.
+  const query = `JobId = "${jobId}" AND TaskQueue = "${h.config.temporal.taskQueue}"`;
+  const list = async () => {
+    const ids: string[] = [];
+    for await (const workflow of h.services.temporal.workflow.list({ query })) ids.push(workflow.workflowId);
+    return ids;
+  };
+  return (await waitFor(async () => ((await list()).length >= expected ? list() : undefined), `${expected} workflow(s) of job ${jobId}`, 10_000));
 }
 
 async function runFinished(jobId: number, runId: string): Promise<void> {
@@ -193,7 +201,7 @@ describe('run triggers', () => {
     const replay = await h.api.post(`/backup-jobs/${jobId}/run`, undefined, withKey(k));
     expect(replay.headers.get('idempotent-replay')).toBe('true');
     expect(replay.text).toBe(accepted[0]?.text);
-    expect(await workflowsOfJob(jobId)).toEqual([`backup-job-${jobId}-${runId}`]);
+    expect(await workflowsOfJob(jobId, 1)).toEqual([`backup-job-${jobId}-${runId}`]);
   });
 
   test('the workflow id comes from the key: even with its rows lost, a retry starts no second run', async () => {
@@ -208,10 +216,10 @@ describe('run triggers', () => {
     await sql('delete from backup_job_runs where job_id = ?', [jobId]);
     const retry = await h.api.post(`/backup-jobs/${jobId}/run`, undefined, withKey(k));
     expect(retry.body.data.id).toBe(first.body.data.id);
-    expect(await workflowsOfJob(jobId)).toEqual([first.body.data.workflow_id]);
+    expect(await workflowsOfJob(jobId, 1)).toEqual([first.body.data.workflow_id]);
     // Without a key, a trigger is a new run.
     const fresh = await h.api.post(`/backup-jobs/${jobId}/run?wait=60`);
     expect(fresh.body.data.id).not.toBe(first.body.data.id);
-    expect((await workflowsOfJob(jobId)).length).toBe(2);
+    expect((await workflowsOfJob(jobId, 2)).length).toBe(2);
   });
 });
