@@ -41,12 +41,3 @@ export async function takeHit(em: EntityManager, subject: string, limit: number,
   return { allowed: false, limit, remaining: 0, reset, retryAfter: Math.max(1, reset - second) };
 }
 
-/** How many hits `subject` has in the current window, without taking one. */
-export async function hitsInWindow(em: EntityManager, subject: string, now = Date.now()): Promise<number> {
-  const second = Math.floor(now / 1000);
-  const [row] = await em.getConnection().execute<{ hits: string }[]>(
-    'select coalesce(sum(hits), 0) as hits from api_rate_hits where subject = ? and second > ?',
-    [subject, second - WINDOW_SECONDS],
-  );
-  return Number(row?.hits ?? 0);
-}

@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
+import { isMutation } from '../http';
 import type { ApiState } from '../context';
 
-const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * `X-Dry-Run: 1|true` on a mutation: the handler authorises and validates everything, then
@@ -11,7 +11,7 @@ const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export function dryRun(): Middleware<ApiState> {
   return async (ctx, next) => {
     const flag = ctx.get('x-dry-run').toLowerCase();
-    ctx.state.dryRun = MUTATIONS.has(ctx.method) && (flag === '1' || flag === 'true');
+    ctx.state.dryRun = isMutation(ctx.method) && (flag === '1' || flag === 'true');
     await next();
     const body = ctx.body as { data?: { dry_run?: unknown } } | null;
     if (ctx.state.dryRun && body?.data?.dry_run !== true) {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Middleware } from 'koa';
+import { isMutation } from '../http';
 import { readSettings } from '../../common/settings';
 import { authOf, type ApiContext, type ApiState } from '../context';
 import { ApiError, invalidField } from '../errors';
 
-const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** A reservation older than this belongs to a request that died; a retry may take it over. */
 const ABANDONED_AFTER_MINUTES = 15;
 
@@ -42,7 +42,7 @@ interface Stored {
  */
 export function idempotency(): Middleware<ApiState> {
   return async (ctx, next) => {
-    const key = MUTATIONS.has(ctx.method) && !ctx.state.dryRun ? keyOf(ctx as ApiContext) : null;
+    const key = isMutation(ctx.method) && !ctx.state.dryRun ? keyOf(ctx as ApiContext) : null;
     if (!key) return next();
     const { token } = authOf(ctx as ApiContext);
     const connection = ctx.state.em.getConnection();

@@ -21,9 +21,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
-  return h.services.orm.em.fork().getConnection().execute<T[]>(query, params);
-}
+const sql = <T = Record<string, unknown>>(query: string, params: unknown[] = []) => h.sql<T>(query, params);
 
 /** The stored row of a setting, or undefined when only the default applies. */
 async function storedSetting(key: string): Promise<{ value: unknown; updated_at: Date } | undefined> {

@@ -38,7 +38,7 @@ const COLUMNS = `id::int as id, token_id, user_id, method, endpoint, status, ip,
 
 /** Rows of api_token_logs in id order; created_at (stored to the microsecond) as a Date, to the millisecond. */
 async function logRows(where: string, params: unknown[] = []): Promise<LogRow[]> {
-  const rows = await h.services.orm.em.fork().getConnection().execute<Array<Omit<LogRow, 'created_at'> & { created_us: string }>>(
+  const rows = await h.sql<Omit<LogRow, 'created_at'> & { created_us: string }>(
     `select ${COLUMNS} from api_token_logs where ${where} order by id`,
     params,
   );
@@ -315,8 +315,7 @@ describe('GET /logs/api-tokens', () => {
       const rows = await logRows('token_id = ?', [caller.tokenId]);
       expect(rows).toHaveLength(3);
       // Pin the three entries to known times, so the bounds are exact.
-      const connection = h.services.orm.em.fork().getConnection();
-      for (const [i, row] of rows.entries()) await connection.execute('update api_token_logs set created_at = ? where id = ?', [DAYS[i], row.id]);
+      for (const [i, row] of rows.entries()) await h.sql('update api_token_logs set created_at = ? where id = ?', [DAYS[i], row.id]);
     });
 
     const times = async (query: string) =>

@@ -48,7 +48,7 @@ beforeAll(async () => {
   ids.job = await created('/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, host_id: ids.host, source_paths: ['/etc'] });
 
   // The catalogues count as read: listing snapshots must not wait for a worker this suite does not run.
-  await h.services.orm.em.fork().getConnection().execute('update repos set snapshots_refreshed_at = now()');
+  await h.sql('update repos set snapshots_refreshed_at = now()');
   // Browsers from this origin are allowed globally; the origin case comes from elsewhere.
   expect((await h.api.put('/settings/api_cors_allowed_origins', { value: ['https://allowed.example'] })).status).toBe(200);
   const past = new Date(Date.now() - 60_000);
@@ -104,7 +104,7 @@ function bodyOf(operation: ContractOperation): unknown {
 async function send(operation: ContractOperation, options: { token?: string | null; headers?: Record<string, string> } = {}): Promise<ApiResponse> {
   const response = await h.api.request(operation.method.toUpperCase(), pathOf(operation), { body: bodyOf(operation), ...options });
   // The matrix fails authentication on purpose hundreds of times; the per-address limit has its own tests.
-  await h.services.orm.em.fork().getConnection().execute("delete from api_rate_hits where subject like 'auth-failure:%'");
+  await h.sql("delete from api_rate_hits where subject like 'auth-failure:%'");
   return response;
 }
 

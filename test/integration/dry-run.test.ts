@@ -55,9 +55,8 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
 
 /** Everything a mutation could change, as text (the audit log and counters aside). */
 async function state(): Promise<string> {
-  const connection = h.services.orm.em.fork().getConnection();
   const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
-  const rows = await Promise.all(tables.map((table) => connection.execute(`select * from ${table} order by 1`)));
+  const rows = await Promise.all(tables.map((table) => h.sql(`select * from ${table} order by 1`)));
   // Token usage is recorded on every request, dry or not.
   return JSON.stringify(rows, (key, value) => (key === 'last_used_at' || key === 'last_used_ip' ? undefined : value));
 }

@@ -27,7 +27,7 @@ async function hostRows(): Promise<number> {
 }
 
 async function storedSudoSecret(id: number): Promise<string | null> {
-  const rows = await h.services.orm.em.fork().getConnection().execute<{ sudo_password_secret: string | null }[]>(
+  const rows = await h.sql<{ sudo_password_secret: string | null }>(
     'select sudo_password_secret from hosts where id = ?',
     [id],
   );

@@ -26,8 +26,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const sql = <T>(query: string, params: unknown[] = []) => h.services.orm.em.fork().getConnection().execute<T[]>(query, params);
-const count = async (table: string, where = 'true', params: unknown[] = []) => Number((await sql<{ n: string }>(`select count(*) as n from ${table} where ${where}`, params))[0]?.n);
+const sql = <T>(query: string, params: unknown[] = []) => h.sql<T>(query, params);
+const count = (table: string, where?: string, params?: unknown[]) => h.count(table, where, params);
 const key = () => `key-${unique()}`;
 const newRepo = () => ({ name: `repo-${unique()}`, path: `/srv/idempotency/${unique()}`, password: 'idem-pw' });
 const withKey = (k: string, extra: Record<string, string> = {}) => ({ headers: { 'Idempotency-Key': k, ...extra } });

@@ -22,9 +22,7 @@ afterAll(async () => {
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const unknownToken = () => `rui_${randomBytes(4).toString('hex')}_${randomBytes(20).toString('hex')}`;
 
-async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
-  return h.services.orm.em.fork().getConnection().execute<T[]>(query, params);
-}
+const sql = <T = Record<string, unknown>>(query: string, params: unknown[] = []) => h.sql<T>(query, params);
 
 /** The hits stored for `subject` (all rows, expired or not). */
 async function storedHits(subject: string): Promise<number> {

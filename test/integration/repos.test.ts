@@ -36,7 +36,7 @@ async function repoRows(): Promise<number> {
 }
 
 async function storedPasswordSecret(id: number): Promise<string | null> {
-  const rows = await h.services.orm.em.fork().getConnection().execute<{ password_secret: string | null }[]>(
+  const rows = await h.sql<{ password_secret: string | null }>(
     'select password_secret from repos where id = ?',
     [id],
   );

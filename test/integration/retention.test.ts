@@ -11,8 +11,8 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const sql = <T>(query: string, params: unknown[] = []) => h.services.orm.em.fork().getConnection().execute<T[]>(query, params);
-const count = async (table: string, where: string) => Number((await sql<{ n: string }>(`select count(*) as n from ${table} where ${where}`))[0]?.n);
+const sql = <T>(query: string, params: unknown[] = []) => h.sql<T>(query, params);
+const count = (table: string, where: string) => h.count(table, where);
 
 test('audit entries, idempotency keys and rate-limit hits past their retention are purged; recent ones stay', async () => {
   const caller = await h.createCaller();

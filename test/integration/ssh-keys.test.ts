@@ -58,7 +58,7 @@ async function keyRows(): Promise<number> {
 }
 
 async function storedRow(id: number): Promise<Record<string, unknown> & { private_key_secret: string }> {
-  const rows = await h.services.orm.em.fork().getConnection().execute<(Record<string, unknown> & { private_key_secret: string })[]>(
+  const rows = await h.sql<Record<string, unknown> & { private_key_secret: string }>(
     'select * from ssh_keys where id = ?',
     [id],
   );

@@ -39,6 +39,10 @@ export interface Harness {
    * stored field set directly (resource scopes, allow-lists, expiry, ...). All scopes by default.
    */
   createCaller(options?: { user?: Partial<User>; token?: Partial<ApiToken> }): Promise<Caller>;
+  /** Runs SQL against this harness's database (to look at or set up what the API cannot show). */
+  sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
+  /** The number of rows of `table` matching `where`. */
+  count(table: string, where?: string, params?: unknown[]): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -90,6 +94,10 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
   await services.orm.em.fork().nativeUpdate(ApiToken, {}, { rateLimitPerMinute: 0 });
   const api = new ApiClient(baseUrl, admin.token, await contractBackend(readContract()));
 
+  function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
+    return services.orm.em.fork().getConnection().execute<T[]>(query, params);
+  }
+
   async function createCaller(options: { user?: Partial<User>; token?: Partial<ApiToken> } = {}): Promise<Caller> {
     const em = services.orm.em.fork();
     const user = em.create(User, { username: `user-${randomUUID().slice(0, 8)}`, role: 'admin', ...options.user });
@@ -111,6 +119,11 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
       return (await createCaller({ user: { role }, token: { scopes, readOnly } })).token;
     },
     createCaller,
+    sql,
+    async count(table, where = 'true', params = []) {
+      const [row] = await sql<{ n: number }>(`select count(*)::int as n from ${table} where ${where}`, params);
+      return row?.n ?? -1;
+    },
     async stop() {
       worker?.shutdown();
       await workerRun;
