@@ -38,7 +38,10 @@ function entityManager(services: Services): Middleware<ApiState> {
  * (or 501).
  */
 export function buildApp(services: Services): Koa<ApiState, { services: Services }> {
-  const app = new Koa<ApiState, { services: Services }>({ proxy: process.env.TRUST_PROXY === '1' });
+  // TRUST_PROXY=<n>: n reverse proxies append to X-Forwarded-For; only their entries are believed
+  // (the leftmost ones are whatever the client sent).
+  const proxies = Math.max(0, Math.trunc(Number(process.env.TRUST_PROXY) || 0));
+  const app = new Koa<ApiState, { services: Services }>({ proxy: proxies > 0, maxIpsCount: proxies });
   app.context.services = services;
   const assets = swaggerUiAssets();
   app.use(requestId());

@@ -38,7 +38,7 @@ export interface ApiState {
   requestId: string;
   /** Set by the contract middleware once the request matched an operation. */
   operation?: Operation;
-  /** The route template of a path that matched, when its method did not (405). */
+  /** What the audit log names a request that matched no operation by: a 405's route template, a preflight. */
   routeTemplate?: string;
   /** Path and query parameters, coerced to the contract's types with its defaults applied. */
   params: Record<string, unknown>;

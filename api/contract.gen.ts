@@ -1922,8 +1922,11 @@ export interface components {
             name: string;
             /** @description Target repository (must be in the caller's repository scope). */
             repo_id: number;
-            /** @description Run restic on this host over SSH (must be in the caller's host scope); null = on the worker. */
-            host_id?: number | null;
+            /**
+             * @description Run restic on this host over SSH (must be in the caller's host scope); null = on the worker (only for callers whose hosts are not limited).
+             * @default null
+             */
+            host_id: number | null;
             /** @description Absolute paths; no traversal or control characters; local jobs may not back up /proc, /sys or /dev. */
             source_paths: string[];
             /** @default [] */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import addFormats from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats';
 import OpenAPIBackend, { type Document } from 'openapi-backend';
 import { parse } from 'yaml';
 import type { Scope } from './auth/scopes';
@@ -11,6 +12,13 @@ export const API_ROOT = '/api/v1';
 /** The contract, parsed from openapi.yaml. */
 export function readContract(file = CONTRACT_FILE): Document {
   return parse(readFileSync(file, 'utf8')) as Document;
+}
+
+const EARLIEST_TIME = Date.parse('0001-01-01T00:00:00Z');
+
+function storableTime(text: string): boolean {
+  const time = Date.parse(text);
+  return Number.isFinite(time) && time >= EARLIEST_TIME;
 }
 
 /** An openapi-backend instance over the contract: routes, validates and coerces requests. */
@@ -26,6 +34,9 @@ export async function contractBackend(document: Document = readContract()): Prom
     ajvOpts: { useDefaults: true, allErrors: true },
     customizeAjv: (ajv) => {
       addFormats(ajv);
+      // RFC 3339 admits times no database stores (a leap second, year 0): those are invalid here.
+      const dateTime = fullFormats['date-time'] as { validate: (text: string) => boolean };
+      ajv.addFormat('date-time', { type: 'string', validate: (text: string) => dateTime.validate(text) && storableTime(text) });
       return ajv;
     },
   });

@@ -6,7 +6,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 function newAdminToken(em: EntityManager, user: User, name: string): string {
   const { token, prefix, hash } = generateToken();
-  em.create(ApiToken, { user, name, prefix, tokenHash: hash, scopes: [...ALL_SCOPES] });
+  // Unlimited: tokens it creates may not be looser than it, and it is where the administrator starts.
+  em.create(ApiToken, { user, name, prefix, tokenHash: hash, scopes: [...ALL_SCOPES], rateLimitPerMinute: 0 });
   return token;
 }
 

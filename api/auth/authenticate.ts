@@ -28,7 +28,7 @@ export function authenticate(services: Pick<Services, 'document'>): Middleware<A
     const em = ctx.state.em;
 
     const refuse = async (code: string, message: string, status = 401): Promise<never> => {
-      const hit = await takeHit(em, `auth-failure:${ctx.ip}`, FAILED_AUTH_PER_MINUTE);
+      const hit = await takeHit(em, `auth-failure:${ctx.ip.slice(0, 64)}`, FAILED_AUTH_PER_MINUTE);
       if (!hit.allowed) {
         ctx.set('Retry-After', String(hit.retryAfter));
         throw new ApiError(429, 'rate_limited', 'too many failed authentications from this address; retry later', { retry_after: hit.retryAfter });

@@ -32,13 +32,20 @@ export function scopeWithin(inner: IdScope, outer: IdScope): boolean {
   return inner !== null && [...inner].every((id) => outer.has(id));
 }
 
+// The messages name no id: the caller may not know which repository or host a job uses.
+export const repoNotInScope = () => new ApiError(403, 'repo_not_in_scope', "the repository is outside this token's scope");
+export const hostNotInScope = () => new ApiError(403, 'host_not_in_scope', "the host is outside this token's scope");
+
 export function requireRepo(scope: ResourceScope, repoId: number): void {
-  if (!inScope(scope.repos, repoId)) throw new ApiError(403, 'repo_not_in_scope', `repository ${repoId} is outside this token's scope`);
+  if (!inScope(scope.repos, repoId)) throw repoNotInScope();
 }
 
-/** A null host is the control plane itself (a local job), which every caller may use. */
+/**
+ * A null host is the control plane itself (a local job): it reads the worker's own files, so only
+ * a caller whose hosts are not limited may use it.
+ */
 export function requireHost(scope: ResourceScope, hostId: number | null): void {
-  if (hostId !== null && !inScope(scope.hosts, hostId)) throw new ApiError(403, 'host_not_in_scope', `host ${hostId} is outside this token's scope`);
+  if (hostId === null ? scope.hosts !== null : !inScope(scope.hosts, hostId)) throw hostNotInScope();
 }
 
 /** The ids of a scope as a query filter value (`{$in}`), or undefined for every id. */

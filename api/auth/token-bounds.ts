@@ -16,6 +16,8 @@ export interface TokenBounds {
   repoScopeIds: number[];
   hostScopeMode: ScopeMode;
   hostScopeIds: number[];
+  /** Requests per minute; 0 = unlimited. */
+  rateLimitPerMinute: number;
 }
 
 const escalation = (message: string, extra: Record<string, unknown> = {}) => new ApiError(403, 'scope_escalation_forbidden', message, extra);
@@ -27,7 +29,7 @@ export const keptScopes = (scopes: readonly string[], readOnly: boolean) =>
 /**
  * Refuses (403 `scope_escalation_forbidden`) a token that could do something its creator cannot:
  * a scope the calling token does not effectively hold, repositories or hosts beyond the caller's
- * reach, a wider address or origin allow-list, or a later expiry.
+ * reach, a wider address or origin allow-list, a later expiry or a looser rate limit.
  */
 export function assertWithinCaller(caller: AuthContext, wanted: TokenBounds): void {
   for (const scope of keptScopes(wanted.scopes, wanted.readOnly)) {
@@ -59,6 +61,10 @@ export function assertWithinCaller(caller: AuthContext, wanted: TokenBounds): vo
     if (wanted.allowedOrigins.length === 0 || !wanted.allowedOrigins.every((origin) => callerOrigins.includes(origin))) {
       throw escalation('allowed_origins must stay within the calling token\'s allowed_origins');
     }
+  }
+  const callerLimit = caller.token.rateLimitPerMinute;
+  if (callerLimit > 0 && (wanted.rateLimitPerMinute === 0 || wanted.rateLimitPerMinute > callerLimit)) {
+    throw escalation(`rate_limit_per_minute must stay between 1 and the calling token's ${callerLimit}`);
   }
   const callerExpiry = caller.token.expiresAt;
   if (callerExpiry && (wanted.expiresAt === null || wanted.expiresAt > callerExpiry)) {

@@ -20,6 +20,17 @@ async function findOwnToken(ctx: ApiContext): Promise<ApiToken> {
   return token;
 }
 
+/**
+ * A token the caller may change, revoke or delete: itself, or one no wider than itself (a narrow
+ * CI token must not be able to revoke or throttle its user's administration token).
+ */
+async function findManagedToken(ctx: ApiContext): Promise<ApiToken> {
+  const token = await findOwnToken(ctx);
+  const caller = authOf(ctx);
+  if (token.id !== caller.token.id) assertWithinCaller(caller, token);
+  return token;
+}
+
 type TokenFields = RequestBody<'updateApiToken'>;
 
 /** The bounds a request asks for, over the token's current ones (or a new token's defaults). */
@@ -34,6 +45,7 @@ function boundsOf(body: TokenFields, current: TokenBounds): TokenBounds {
     repoScopeIds: body.repo_ids ?? (body.repo_scope_mode === 'all' ? [] : current.repoScopeIds),
     hostScopeMode: body.host_scope_mode ?? current.hostScopeMode,
     hostScopeIds: body.host_ids ?? (body.host_scope_mode === 'all' ? [] : current.hostScopeIds),
+    rateLimitPerMinute: body.rate_limit_per_minute ?? current.rateLimitPerMinute,
   };
 }
 
@@ -85,11 +97,14 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
   const settings = await readSettings(em, ['api_default_token_lifetime_days', 'api_default_rate_limit_per_minute']);
   const lifetime = settings.api_default_token_lifetime_days;
   let defaultExpiry = lifetime > 0 ? new Date(Date.now() + lifetime * DAY_MS) : null;
-  // Without an explicit expiry, a token made by an expiring token expires with it at the latest.
+  // Without explicit values, a token made by a bounded token inherits its bounds at most.
   if (caller.token.expiresAt && (defaultExpiry === null || defaultExpiry > caller.token.expiresAt)) defaultExpiry = caller.token.expiresAt;
+  const callerLimit = caller.token.rateLimitPerMinute;
+  const defaultLimit = settings.api_default_rate_limit_per_minute;
   const bounds = boundsOf(body, {
     scopes: [], readOnly: false, expiresAt: defaultExpiry, allowedIps: [], allowedOrigins: [],
     repoScopeMode: 'all', repoScopeIds: [], hostScopeMode: 'all', hostScopeIds: [],
+    rateLimitPerMinute: callerLimit > 0 && (defaultLimit === 0 || defaultLimit > callerLimit) ? callerLimit : defaultLimit,
   });
   checkBounds(body, bounds);
   assertWithinCaller(caller, bounds);
@@ -104,7 +119,6 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
     tokenHash: secret.hash,
     ...bounds,
     scopes: keptScopes(bounds.scopes, bounds.readOnly),
-    rateLimitPerMinute: body.rate_limit_per_minute ?? settings.api_default_rate_limit_per_minute,
   }, { persist: false });
   // The token and its event commit together: no token without its api_token.created.
   await em.transactional(async (tx) => {
@@ -124,17 +138,15 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
 export async function updateApiToken(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as TokenFields;
   const caller = authOf(ctx);
-  const token = await findOwnToken(ctx);
+  const token = await findManagedToken(ctx);
   if (token.revokedAt) throw conflict('token_revoked', `API token ${token.id} is revoked`);
   const bounds = boundsOf(body, token);
   checkBounds(body, bounds);
-  // Only what the request changes must stay within the caller: renaming a wider token is allowed.
-  const changesReach = Object.keys(body).some((field) => field !== 'name' && field !== 'rate_limit_per_minute');
-  if (changesReach) assertWithinCaller(caller, bounds);
+  // A rename alone changes no bounds.
+  if (Object.keys(body).some((field) => field !== 'name')) assertWithinCaller(caller, bounds);
   await checkReferences(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   if (body.name !== undefined) token.name = body.name;
-  if (body.rate_limit_per_minute !== undefined) token.rateLimitPerMinute = body.rate_limit_per_minute;
   Object.assign(token, bounds, { scopes: keptScopes(bounds.scopes, bounds.readOnly) });
   await ctx.state.em.flush();
   respond(ctx, 200, apiTokenView(token));
@@ -142,7 +154,7 @@ export async function updateApiToken(ctx: ApiContext): Promise<void> {
 
 export async function revokeApiToken(ctx: ApiContext): Promise<void> {
   const body = (ctx.request.body ?? {}) as RequestBody<'revokeApiToken'>;
-  const token = await findOwnToken(ctx);
+  const token = await findManagedToken(ctx);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   if (!token.revokedAt) {
     token.revokedAt = new Date();
@@ -154,7 +166,7 @@ export async function revokeApiToken(ctx: ApiContext): Promise<void> {
 }
 
 export async function deleteApiToken(ctx: ApiContext): Promise<void> {
-  const token = await findOwnToken(ctx);
+  const token = await findManagedToken(ctx);
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { api_token: apiTokenView(token) } });
   await ctx.state.em.removeAndFlush(token);
   respondNoContent(ctx);

@@ -28,14 +28,11 @@ function checkPaths(body: { source_paths?: string[]; remote_repo_path?: string |
 export async function listBackupJobs(ctx: ApiContext): Promise<void> {
   const { em } = ctx.state;
   const page = pageOf(ctx.state.query);
-  // Local jobs (no host) stay visible to host-scoped callers: they run on the control plane.
+  // Local jobs (no host) run on the control plane itself: a host-scoped caller does not see them.
   const { repos: repoScope, hosts: hostScope } = authOf(ctx).resources;
   const repoIds = idFilter(repoScope);
   const hostIds = idFilter(hostScope);
-  const [jobs, total] = await findPage(em, BackupJob, page, {
-    ...(repoIds ? { repo: repoIds } : {}),
-    ...(hostIds ? { $or: [{ host: null }, { host: hostIds }] } : {}),
-  });
+  const [jobs, total] = await findPage(em, BackupJob, page, { ...(repoIds ? { repo: repoIds } : {}), ...(hostIds ? { host: hostIds } : {}) });
   const [repos, hosts] = await Promise.all([namesById(em, Repo, jobs.map((j) => j.repo)), namesById(em, Host, jobs.map((j) => j.host))]);
   const views = jobs.map((job) => backupJobView(job, { repo: repos.get(job.repo as number) ?? '', host: job.host === null ? null : (hosts.get(job.host) ?? null) }));
   respond(ctx, 200, views, pageMeta(page, total));

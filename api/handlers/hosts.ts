@@ -95,7 +95,7 @@ export async function deleteHost(ctx: ApiContext): Promise<void> {
   const jobs = await ctx.state.em.count(BackupJob, { host: host.id });
   const repos = await ctx.state.em.count(Repo, { sshHost: host.id });
   if (jobs + repos > 0) {
-    throw conflict('host_in_use', `host ${host.id} is used by ${jobs} backup job(s) and ${repos} repository(ies)`);
+    throw conflict('host_in_use', `host ${host.id} is used by backup jobs or repositories; delete or move them first`);
   }
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { host: hostView(host) } });
   await ctx.state.em.removeAndFlush(host);

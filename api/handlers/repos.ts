@@ -116,7 +116,7 @@ export async function updateRepo(ctx: ApiContext): Promise<void> {
 export async function deleteRepo(ctx: ApiContext): Promise<void> {
   const repo = await findRepo(ctx, ctx.state.params.id as number);
   const jobs = await ctx.state.em.count(BackupJob, { repo: repo.id });
-  if (jobs > 0) throw conflict('repo_in_use', `repository ${repo.id} is used by ${jobs} backup job(s); delete or move them first`);
+  if (jobs > 0) throw conflict('repo_in_use', `repository ${repo.id} is used by backup jobs; delete or move them first`);
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { repo: repoView(repo) } });
   try {
     await ctx.state.em.removeAndFlush(repo);

@@ -63,7 +63,7 @@ export async function createSshKey(ctx: ApiContext): Promise<void> {
 export async function deleteSshKey(ctx: ApiContext): Promise<void> {
   const key = await findSshKey(ctx, ctx.state.params.id as number);
   const hosts = await ctx.state.em.count(Host, { sshKey: key.id });
-  if (hosts > 0) throw conflict('ssh_key_in_use', `SSH key ${key.id} is used by ${hosts} host(s)`);
+  if (hosts > 0) throw conflict('ssh_key_in_use', `SSH key ${key.id} is used by hosts; change or delete them first`);
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { ssh_key: sshKeyView(key) } });
   await ctx.state.em.removeAndFlush(key);
   respondNoContent(ctx);

@@ -16,7 +16,8 @@ export function auditLog(services: Pick<Services, 'orm'>): Middleware<ApiState> 
       const body = ctx.body as { error?: { code?: unknown } | null } | null;
       const error = typeof body?.error?.code === 'string' ? body.error.code : null;
       // Never the raw path of an unknown route: it may hold anything, a token included.
-      const endpoint = ctx.state.operation?.path ?? ctx.state.routeTemplate ?? (ctx.status < 400 ? ctx.path : '(unknown route)');
+      const matched = (ctx as { _matchedRoute?: string })._matchedRoute; // a Swagger UI asset route
+      const endpoint = ctx.state.operation?.path ?? ctx.state.routeTemplate ?? matched ?? '(unknown route)';
       try {
         await services.orm.em.getConnection().execute(
           `insert into api_token_logs (token_id, user_id, method, endpoint, status, ip, user_agent, latency_ms, error)

@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import type OpenAPIBackend from 'openapi-backend';
 import type { Request as ContractRequest } from 'openapi-backend';
 import type { ApiContext, ApiState, Handler } from '../context';
-import { ApiError, invalidFields } from '../errors';
+import { ApiError, invalidFields, type FieldError } from '../errors';
 
 function contractRequest(ctx: ApiContext): ContractRequest {
   return {
@@ -45,8 +45,8 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
   return async (ctx, next) => {
     const operation = ctx.state.operation;
     if (!operation) throw new Error('validateRequest needs matchOperation first');
-    const control = fieldWithControlCharacter(ctx.request.body);
-    if (control !== null) throw invalidFields([{ field: control || 'body', message: 'must not contain control characters' }]);
+    const unfit = unfitValue(ctx.request.body) ?? unfitValue({ ...ctx.query });
+    if (unfit) throw invalidFields([unfit]);
     let result: ReturnType<OpenAPIBackend['validateRequest']>;
     try {
       result = contract.validateRequest(contractRequest(ctx as ApiContext), operation);
@@ -70,24 +70,38 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
 
 /** Control characters no field may hold (tab, line feed and carriage return are allowed). */
 const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Deeper than any body of the contract: deeper ones only exhaust serialisers. */
+const MAX_DEPTH = 32;
+
+function textProblem(text: string): string | null {
+  if (FORBIDDEN_CONTROL.test(text)) return 'must not contain control characters';
+  // A lone UTF-16 surrogate cannot be stored (Postgres refuses it): it is not text.
+  if (LONE_SURROGATE.test(text)) return 'must be well-formed Unicode';
+  return null;
+}
 
 /**
- * The first field whose text (or key) holds a control character other than tab or a line break,
- * or null. Walks iteratively: a deeply nested body must not exhaust the stack.
+ * The first field (or key) whose text holds a control character other than tab or a line break
+ * or is not well-formed Unicode, or that is nested too deeply; null when there is none. Walks
+ * iteratively: a deeply nested body must not exhaust the stack.
  */
-function fieldWithControlCharacter(body: unknown): string | null {
-  const pending: [unknown, string][] = [[body, '']];
+function unfitValue(body: unknown): FieldError | null {
+  const pending: [unknown, string, number][] = [[body, '', 0]];
   for (let next = pending.pop(); next; next = pending.pop()) {
-    const [value, path] = next;
+    const [value, path, depth] = next;
+    if (depth > MAX_DEPTH) return { field: path, message: `must not be nested more than ${MAX_DEPTH} levels deep` };
     if (typeof value === 'string') {
-      if (FORBIDDEN_CONTROL.test(value)) return path;
+      const problem = textProblem(value);
+      if (problem) return { field: path || 'body', message: problem };
     } else if (Array.isArray(value)) {
-      value.forEach((item, index) => pending.push([item, `${path}[${index}]`]));
+      value.forEach((item, index) => pending.push([item, `${path}[${index}]`, depth + 1]));
     } else if (value && typeof value === 'object') {
       for (const [key, item] of Object.entries(value)) {
         const field = path ? `${path}.${key}` : key;
-        if (FORBIDDEN_CONTROL.test(key)) return field;
-        pending.push([item, field]);
+        const problem = textProblem(key);
+        if (problem) return { field, message: problem };
+        pending.push([item, field, depth + 1]);
       }
     }
   }

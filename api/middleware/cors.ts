@@ -23,6 +23,7 @@ export function cors(): Middleware<ApiState> {
     const { api_cors_allowed_origins: origins } = await readSettings(ctx.state.em, ['api_cors_allowed_origins']);
     ctx.state.originAllowed = allows(origins, origin);
     if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      ctx.state.routeTemplate = '(CORS preflight)';
       if (!ctx.state.originAllowed) throw new ApiError(403, 'origin_not_allowed', `origin ${origin} is not allowed`);
       allowOrigin(ctx, origin);
       ctx.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS');

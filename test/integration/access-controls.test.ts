@@ -81,6 +81,23 @@ describe('the IP allow-list of a token', () => {
     expect((await loopback.api.get('/me', { headers: { 'x-forwarded-for': '10.1.2.3' } })).status).toBe(200);
   });
 
+  test('behind TRUST_PROXY=1, the client address is the entry the proxy appended, never one the client sent', async () => {
+    process.env.TRUST_PROXY = '1';
+    let port: number;
+    try {
+      port = await serveOn('127.0.0.1');
+    } finally {
+      delete process.env.TRUST_PROXY;
+    }
+    const caller = await h.createCaller({ token: { allowedIps: ['10.0.0.1'] } });
+    const viaProxy = new ApiClient(`http://127.0.0.1:${port}`, caller.token, h.services.contract);
+    // The client claims 10.0.0.1; the proxy appends the address it really saw.
+    expectError(await viaProxy.get('/me', { headers: { 'x-forwarded-for': '10.0.0.1, 203.0.113.9' } }), 403, 'ip_not_allowed');
+    expect((await viaProxy.get('/me', { headers: { 'x-forwarded-for': '203.0.113.9, 10.0.0.1' } })).status).toBe(200);
+    // A long forged value is just an address that is not allowed, not a server error.
+    expectError(await viaProxy.get('/me', { token: 'rui_00000000_' + '0'.repeat(40), headers: { 'x-forwarded-for': 'x'.repeat(300) } }), 401, 'invalid_token');
+  });
+
   test('over IPv6 loopback, ::1 lets the client in and IPv4 ranges do not', async () => {
     const port = await serveOn('::1');
     const ipv6 = (token: string) => new ApiClient(`http://[::1]:${port}`, token, h.services.contract);

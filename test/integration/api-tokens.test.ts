@@ -472,13 +472,37 @@ describe('no escalation: a token never mints or widens beyond the calling token'
     const narrowed = await narrowApi.patch(`/api-tokens/${target.id}`, { expires_at: future(1_800_000) });
     expect(narrowed.status).toBe(200);
 
-    // Renaming the wide token itself (wider than the narrow caller in every way) works.
-    const renamed = await narrowApi.patch(`/api-tokens/${wide.tokenId}`, { name: 'renamed by the narrow one' });
-    expect(renamed.status).toBe(200);
-    expect(renamed.body.data).toMatchObject({ name: 'renamed by the narrow one', expires_at: null, allowed_ips: [], repo_scope_mode: 'all' });
-    expect(renamed.body.data.scopes.length).toBe(34);
-    // But widening-by-rewrite of that token is refused.
+    // The wide token itself is out of the narrow token's hands: no rename, no revoke, no delete.
+    const wideBefore = (await wide.api.get(`/api-tokens/${wide.tokenId}`)).body.data;
+    expectEscalation(await narrowApi.patch(`/api-tokens/${wide.tokenId}`, { name: 'renamed by the narrow one' }));
+    expectEscalation(await narrowApi.patch(`/api-tokens/${wide.tokenId}`, { rate_limit_per_minute: 1 }));
+    expectEscalation(await narrowApi.post(`/api-tokens/${wide.tokenId}/revoke`, { reason: 'a leaked CI token' }));
+    expectEscalation(await narrowApi.delete(`/api-tokens/${wide.tokenId}`));
+    const wideAfter = (await wide.api.get(`/api-tokens/${wide.tokenId}`)).body.data;
+    expect({ ...wideAfter, last_used_at: null, last_used_ip: null }).toEqual({ ...wideBefore, last_used_at: null, last_used_ip: null });
     expectEscalation(await narrowApi.patch(`/api-tokens/${wide.tokenId}`, { scopes: ['me:read', 'repos:read'] }));
+  });
+
+  test('a rate-limited token cannot mint, or make itself, a looser limit', async () => {
+    const limited = await h.createCaller({ token: { scopes: ['api_tokens:read', 'api_tokens:write', 'me:read'], rateLimitPerMinute: 50 } });
+    const before = await tokenRows();
+    expectEscalation(await limited.api.post('/api-tokens', newToken({ scopes: ['me:read'], rate_limit_per_minute: 0 })));
+    expectEscalation(await limited.api.post('/api-tokens', newToken({ scopes: ['me:read'], rate_limit_per_minute: 51 })));
+    expectEscalation(await limited.api.patch(`/api-tokens/${limited.tokenId}`, { rate_limit_per_minute: 0 }));
+    expect(await tokenRows()).toBe(before);
+    const inherited = await limited.api.post('/api-tokens', newToken({ scopes: ['me:read'] }));
+    expect(inherited.status).toBe(201);
+    expect(inherited.body.data.rate_limit_per_minute).toBe(50);
+    const tighter = await limited.api.post('/api-tokens', newToken({ scopes: ['me:read'], rate_limit_per_minute: 20 }));
+    expect(tighter.body.data.rate_limit_per_minute).toBe(20);
+    expect((await limited.api.patch(`/api-tokens/${limited.tokenId}`, { rate_limit_per_minute: 30 })).status).toBe(200);
+  });
+
+  test('an expiry no database can store (a leap second, year 0) is 422, not 500', async () => {
+    for (const expires of ['2027-12-31T23:59:60Z', '0000-01-01T00:00:00Z']) {
+      expectFieldError(await h.api.post('/api-tokens', newToken({ scopes: ['me:read'], expires_at: expires })), 'expires_at');
+      expectFieldError(await h.api.post('/api-tokens', newToken({ scopes: ['me:read'], expires_at: expires }), { headers: { 'X-Dry-Run': '1' } }), 'expires_at');
+    }
   });
 });
 

@@ -456,6 +456,21 @@ describe('GET /logs/api-tokens', () => {
     }
   });
 
+  test('a CORS preflight is recorded as one, never by its raw address', async () => {
+    expect((await h.api.put('/settings/api_cors_allowed_origins', { value: ['https://good.example'] })).status).toBe(200);
+    const secret = `rui_deadbeef_${'0'.repeat(40)}`;
+    const agent = `preflight-${unique()}`;
+    const res = await fetch(`${h.api.baseUrl}/${secret}/whatever`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://good.example', 'access-control-request-method': 'GET', 'user-agent': agent },
+    });
+    expect(res.status).toBe(204);
+    const rows = await logRows('user_agent = ?', [agent]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ method: 'OPTIONS', status: 204, endpoint: '(CORS preflight)' });
+    expect(JSON.stringify(rows)).not.toContain(secret);
+  });
+
   test('no entry holds an Authorization header or a token secret, wherever the client put it', async () => {
     const caller = await h.createCaller();
     const viewer = await h.createCaller({ user: { role: 'viewer' }, token: { scopes: ['logs:read', 'me:read', 'repos:read'] } });

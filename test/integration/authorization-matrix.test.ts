@@ -96,7 +96,7 @@ function bodyOf(operation: ContractOperation): unknown {
   const body = mock(schema as never) as Record<string, unknown>;
   for (const [kind, source] of Object.entries(operation['x-resource-scope'] ?? {})) {
     const [where, field = ''] = source.split('.');
-    if (where === 'body') body[field] = kind === 'repo' ? ids.repo : kind === 'host' ? ids.host : ids.sshKey;
+    if (where === 'body') body[field] = kind === 'repo' ? ids.repo : kind === 'host' || kind === 'run_host' ? ids.host : ids.sshKey;
   }
   return body;
 }
@@ -116,7 +116,7 @@ function touches(operation: ContractOperation, kind: 'repo' | 'host'): boolean {
   const declared = Object.keys(operation['x-resource-scope'] ?? {});
   if (operation['x-resource-create'] === kind) return true;
   if (kind === 'repo') return declared.includes('repo') || declared.includes('backup_job');
-  return declared.includes('host') || declared.includes('backup_job') || declared.includes('ssh_key');
+  return ['host', 'run_host', 'backup_job', 'ssh_key'].some((k) => declared.includes(k));
 }
 
 describe('the contract declares resource scope', () => {

@@ -242,6 +242,29 @@ describe('specific wrong types', () => {
   });
 });
 
+describe('text and nesting no database or serialiser can take', () => {
+  test('control characters in a query parameter, lone surrogates and deep nesting are 422 naming the field', async () => {
+    const repo = await h.api.post('/repos', { name: `repo-${unique()}`, path: `/srv/bad/${unique()}`, password: 'pw' });
+    await h.sql('update repos set snapshots_refreshed_at = now() where id = ?', [repo.body.data.id]);
+    expectFieldError(await h.api.get(`/repos/${repo.body.data.id}/snapshots?host=%00`), 'host');
+    expectFieldError(await h.api.get(`/repos/${repo.body.data.id}/snapshots?path=%00x`), 'path');
+    const before = await h.api.get(`/repos/${repo.body.data.id}`);
+    expectFieldError(await h.api.patch(`/repos/${repo.body.data.id}`, { description: 'lone \ud800 surrogate' }), 'description');
+    expectFieldError(await h.api.patch(`/repos/${repo.body.data.id}`, { notification_policy: { '\udc00': 1 } }), 'notification_policy.\udc00');
+    const deep = `{"notification_policy":${'{"d":'.repeat(5000)}{}${'}'.repeat(5000)}}`;
+    const nested = await h.api.patch(`/repos/${repo.body.data.id}`, deep, { headers: { 'Idempotency-Key': `deep-${unique()}` } });
+    expectError(nested, 422, 'validation_error');
+    expect(nested.body.error.fields[0].message).toMatch(/nested/);
+    expect((await h.api.get(`/repos/${repo.body.data.id}`)).body).toEqual(before.body);
+  });
+
+  test('times no database can store (a leap second, year 0) are 422 naming the parameter', async () => {
+    expectFieldError(await h.api.get('/logs/api-tokens?since=0000-01-01T00:00:00Z'), 'since');
+    expectFieldError(await h.api.get('/logs/api-tokens?until=9999-12-31T23:59:60Z'), 'until');
+    expect((await h.api.get('/logs/api-tokens?since=0001-01-01T00:00:00Z')).status).toBe(200);
+  });
+});
+
 describe('out-of-range pagination', () => {
   const LISTS = ['/repos', '/hosts', '/backup-jobs', '/api-tokens', '/settings', '/logs/api-tokens'];
   const CASES: Array<[string, string[]]> = [

@@ -58,7 +58,8 @@ describe('lists and their totals', () => {
     ['/repos', 'repo'],
     ['/backup-jobs', 'jobs'],
   ] as const)('%s: each team sees its own items only', async (path, kind) => {
-    const expected = (t: typeof team.a) => (kind === 'repo' ? [t.repo] : [t.job, t.localJob].sort((x, y) => x - y));
+    // Both teams are host-scoped, so neither sees the local jobs of its repository.
+    const expected = (t: typeof team.a) => (kind === 'repo' ? [t.repo] : [t.job]);
     for (const [caller, own, other] of [[alice, team.a, team.b], [bob, team.b, team.a]] as const) {
       const res = await caller.api.get(`${path}?per_page=200`);
       expect(res.status).toBe(200);
@@ -81,9 +82,20 @@ describe('lists and their totals', () => {
     for (const name of team.a.names) expect(hosts.text + keys.text).not.toContain(name);
   });
 
-  test('a host-scoped caller still sees local jobs of its repositories (they run on the control plane)', async () => {
+  test('local jobs run on the control plane itself: a host-scoped caller cannot see, create, retarget or run them', async () => {
     const jobs = await alice.api.get('/backup-jobs?per_page=200');
-    expect(idsOf(jobs)).toContain(team.a.localJob);
+    expect(idsOf(jobs)).toEqual([team.a.job]);
+    expectError(await alice.api.get(`/backup-jobs/${team.a.localJob}`), 403, 'host_not_in_scope');
+    expectError(await alice.api.post(`/backup-jobs/${team.a.localJob}/run`), 403, 'host_not_in_scope');
+    expectError(await alice.api.post('/backup-jobs', { name: `local-${unique()}`, repo_id: team.a.repo, source_paths: ['/etc/shadow'] }), 403, 'host_not_in_scope');
+    expectError(await alice.api.patch(`/backup-jobs/${team.a.job}`, { host_id: null }), 403, 'host_not_in_scope');
+    expect(await h.count('backup_jobs', 'host_id is null')).toBe(2);
+  });
+
+  test('unknown job ids answer a limited caller like jobs out of scope: ids reveal nothing', async () => {
+    expectError(await bob.api.get('/backup-jobs/999999'), 403, 'repo_not_in_scope');
+    expectError(await bob.api.get(`/backup-jobs/${team.a.job}`), 403, 'repo_not_in_scope');
+    expectError(await h.api.get('/backup-jobs/999999'), 404, 'not_found');
   });
 
   test('the API audit log shows a non-administrator only their own tokens\u2019 requests', async () => {
@@ -111,6 +123,7 @@ describe('direct access', () => {
       [bob.api.post(`/backup-jobs/${team.a.job}/run`), 'repo_not_in_scope'],
       [bob.api.get(`/backup-jobs/${team.a.job}/runs`), 'repo_not_in_scope'],
       [alice.api.get(`/backup-jobs/${team.b.localJob}`), 'repo_not_in_scope'],
+      [bob.api.get(`/backup-jobs/${team.b.localJob}`), 'host_not_in_scope'],
     ];
     for (const [pending, code] of cases) {
       const res = await pending;
