@@ -1154,7 +1154,7 @@ export interface paths {
         };
         /**
          * API audit log
-         * @description One entry per API request, newest first. Callers without `users.manage` see only requests of their own tokens (the reference exposed every user's).
+         * @description One entry per API request, newest first. Only a token holding `users:read` (whose user therefore has `users.manage`) sees every request; other callers see the requests of their own tokens (the reference exposed every user's).
          */
         get: operations["listApiTokenLogs"];
         put?: never;
@@ -1526,6 +1526,8 @@ export interface components {
             repo_ids: number[];
             host_scope_mode: components["schemas"]["ScopeMode"];
             host_ids: number[];
+            /** @description The token that created this one, so that tokens minted by a leaked token can be found (null when created outside the API, or when that token was deleted). */
+            created_by_token_id: number | null;
             /** Format: date-time */
             created_at: string;
         };

@@ -165,6 +165,7 @@ export function apiTokenView(token: ApiToken): Schemas['ApiToken'] {
     repo_ids: token.repoScopeIds,
     host_scope_mode: token.hostScopeMode,
     host_ids: token.hostScopeIds,
+    created_by_token_id: token.createdByTokenId,
     created_at: token.createdAt.toISOString(),
   };
 }

@@ -117,6 +117,7 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
     name: body.name,
     prefix: secret.prefix,
     tokenHash: secret.hash,
+    createdByTokenId: caller.token.id,
     ...bounds,
     scopes: keptScopes(bounds.scopes, bounds.readOnly),
   }, { persist: false });

@@ -1,13 +1,15 @@
 import { ApiTokenLog } from '../../db/entities';
-import { userPermissions } from '../auth/roles';
 import { authOf, type ApiContext } from '../context';
 import { respond } from '../envelope';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { apiTokenLogView } from '../views';
 
-/** The API audit log; a caller without `users.manage` sees only the requests of their own tokens. */
+/**
+ * The API audit log. Everyone's requests only for a token that may read users (so its user
+ * administers them); any other caller sees the requests of their own tokens.
+ */
 export async function listApiTokenLogs(ctx: ApiContext): Promise<void> {
-  const { user } = authOf(ctx);
+  const { user, scopes } = authOf(ctx);
   const query = ctx.state.query;
   const page = pageOf(query);
   const created = { ...(query.since ? { $gte: new Date(String(query.since)) } : {}), ...(query.until ? { $lt: new Date(String(query.until)) } : {}) };
@@ -16,7 +18,7 @@ export async function listApiTokenLogs(ctx: ApiContext): Promise<void> {
     ApiTokenLog,
     page,
     {
-      ...(userPermissions(user).has('users.manage') ? {} : { userId: user.id }),
+      ...(scopes.has('users:read') ? {} : { userId: user.id }),
       ...(query.token_id ? { tokenId: query.token_id as number } : {}),
       ...(query.status ? { status: query.status as number } : {}),
       ...(query.method ? { method: query.method as string } : {}),

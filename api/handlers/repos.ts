@@ -27,8 +27,14 @@ function checkPath(path: string): void {
 
 export async function listRepos(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const ids = idFilter(authOf(ctx).resources.repos);
-  const [repos, total] = await findPage(ctx.state.em, Repo, page, ids ? { id: ids } : {});
+  const { repos: repoScope, hosts: hostScope } = authOf(ctx).resources;
+  const ids = idFilter(repoScope);
+  const hostIds = idFilter(hostScope);
+  // A repository stored on a host (sftp:) is out of reach with that host.
+  const [repos, total] = await findPage(ctx.state.em, Repo, page, {
+    ...(ids ? { id: ids } : {}),
+    ...(hostIds ? { $or: [{ sshHost: null }, { sshHost: hostIds }] } : {}),
+  });
   respond(ctx, 200, repos.map(repoView), pageMeta(page, total));
 }
 

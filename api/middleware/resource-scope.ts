@@ -5,18 +5,39 @@ import { authOf, type ApiContext, type ApiState } from '../context';
 import { ApiError } from '../errors';
 
 /** What an operation's `x-resource-scope` can name: the kind of resource and where its id is. */
-export const RESOURCE_KINDS = ['repo', 'host', 'run_host', 'backup_job', 'ssh_key'] as const;
+export const RESOURCE_KINDS = ['repo', 'repo_users', 'host', 'host_users', 'run_host', 'backup_job', 'ssh_key'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 /** Checks that the resource with this id (null: none given) is within the caller's scope (403 otherwise). */
 type Check = (em: EntityManager, scope: ResourceScope, id: number | null) => Promise<void>;
 
+const rows = <T>(em: EntityManager, query: string, params: unknown[]) => em.getConnection().execute<T[]>(query, params);
+
+/** A repository is reached through the host it is stored on too (an sftp: repository lives there). */
+async function requireRepoAndStorage(em: EntityManager, scope: ResourceScope, id: number): Promise<void> {
+  requireRepo(scope, id);
+  if (scope.hosts === null) return;
+  const [repo] = await rows<{ ssh_host_id: number | null }>(em, 'select ssh_host_id from repos where id = ?', [id]);
+  if (repo?.ssh_host_id) requireHost(scope, repo.ssh_host_id);
+}
+
 const CHECKS: Record<ResourceKind, Check> = {
-  repo: async (_em, scope, id) => {
-    if (id !== null) requireRepo(scope, id);
+  repo: async (em, scope, id) => {
+    if (id !== null) await requireRepoAndStorage(em, scope, id);
+  },
+  // Changing a repository changes every job that backs up into it: all of them must be in reach.
+  repo_users: async (em, scope, id) => {
+    if (id === null || scope.hosts === null) return;
+    for (const job of await rows<{ host_id: number | null }>(em, 'select host_id from backup_jobs where repo_id = ?', [id])) requireHost(scope, job.host_id);
   },
   host: async (_em, scope, id) => {
     if (id !== null) requireHost(scope, id);
+  },
+  // Changing a host changes every job run on it and every repository stored on it.
+  host_users: async (em, scope, id) => {
+    if (id === null || scope.repos === null) return;
+    const users = await rows<{ repo_id: number }>(em, 'select repo_id from backup_jobs where host_id = ? union select id from repos where ssh_host_id = ?', [id, id]);
+    for (const user of users) requireRepo(scope, user.repo_id);
   },
   // Where a job runs: null is the control plane itself.
   run_host: async (_em, scope, id) => requireHost(scope, id),
@@ -30,7 +51,7 @@ const CHECKS: Record<ResourceKind, Check> = {
       if (scope.hosts !== null) throw hostNotInScope();
       return;
     }
-    requireRepo(scope, job.repo_id);
+    await requireRepoAndStorage(em, scope, job.repo_id);
     requireHost(scope, job.host_id);
   },
   // A host-scoped caller reaches the keys its hosts use, and no other.

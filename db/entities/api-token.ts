@@ -24,6 +24,8 @@ export class ApiToken {
   repoScopeIds: Opt<number[]> = [];
   hostScopeMode: Opt<ScopeMode> = 'all';
   hostScopeIds: Opt<number[]> = [];
+  /** The token that created this one (null: created outside the API, or that token was deleted). */
+  createdByTokenId: number | null = null;
   createdAt: Opt<Date> = new Date();
 }
 
@@ -50,6 +52,7 @@ export const ApiTokenSchema = new EntitySchema<ApiToken>({
     repoScopeIds: { type: 'json' },
     hostScopeMode: { type: 'string' },
     hostScopeIds: { type: 'json' },
+    createdByTokenId: { type: 'integer', nullable: true },
     createdAt: { type: 'Date' },
   },
 });

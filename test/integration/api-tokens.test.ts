@@ -176,6 +176,20 @@ describe('POST /api-tokens', () => {
   });
 });
 
+describe('created_by_token_id', () => {
+  test('names the token that created a token, so a leaked token\u2019s offspring can be found', async () => {
+    const parent = await h.createCaller();
+    const child = await mint({ scopes: ['me:read', 'api_tokens:write', 'api_tokens:read'] }, parent.api);
+    expect(child.body.created_by_token_id).toBe(parent.tokenId);
+    const grandchild = await mint({ scopes: ['me:read'] }, parent.api.withToken(child.secret));
+    expect(grandchild.body.created_by_token_id).toBe(child.id);
+    expect((await parent.api.get(`/api-tokens/${grandchild.id}`)).body.data.created_by_token_id).toBe(child.id);
+    // Deleting the parent keeps the child, which no longer names it.
+    expect((await parent.api.withToken(child.secret).delete(`/api-tokens/${child.id}`)).status).toBe(204);
+    expect((await parent.api.get(`/api-tokens/${grandchild.id}`)).body.data.created_by_token_id).toBeNull();
+  });
+});
+
 describe('GET /api-tokens', () => {
   test("lists the caller's own tokens only, newest first, paginated", async () => {
     const caller = await h.createCaller();

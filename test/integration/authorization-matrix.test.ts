@@ -115,8 +115,9 @@ const DRY_RUN = { 'X-Dry-Run': '1' };
 function touches(operation: ContractOperation, kind: 'repo' | 'host'): boolean {
   const declared = Object.keys(operation['x-resource-scope'] ?? {});
   if (operation['x-resource-create'] === kind) return true;
-  if (kind === 'repo') return declared.includes('repo') || declared.includes('backup_job');
-  return ['host', 'run_host', 'backup_job', 'ssh_key'].some((k) => declared.includes(k));
+  // A repository's users are jobs (on hosts); a host's users are jobs and repositories.
+  if (kind === 'repo') return ['repo', 'backup_job', 'host_users'].some((k) => declared.includes(k));
+  return ['host', 'run_host', 'backup_job', 'ssh_key', 'repo_users'].some((k) => declared.includes(k));
 }
 
 describe('the contract declares resource scope', () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { User } from '../../db/entities';
 import type { ApiResponse } from '../support/api-client';
 import { startHarness, type Caller, type Harness } from '../support/harness';
@@ -173,5 +174,77 @@ describe('token and user scopes combine', () => {
     expectError(await caller.api.get(`/repos/${team.b.repo}`), 403, 'repo_not_in_scope');
     await em.nativeUpdate(User, { id: caller.userId }, { repoScopeMode: 'all' });
     expect(idsOf(await caller.api.get('/repos'))).toEqual([team.b.repo]);
+  });
+});
+
+describe('shared resources: what other teams depend on is not changed from a limited scope', () => {
+  test('a repository used by a job out of reach cannot be changed or deleted (its backups would go elsewhere)', async () => {
+    // A host-limited caller with every repository: team B's job on host B backs up into repo B.
+    const mallory = await h.createCaller({ token: { hostScopeMode: 'selected', hostScopeIds: [team.a.host] } });
+    const before = (await h.api.get(`/repos/${team.b.repo}`)).body.data;
+    expectError(await mallory.api.patch(`/repos/${team.b.repo}`, { path: `/srv/mallory/${unique()}`, password: 'mine' }), 403, 'host_not_in_scope');
+    expectError(await mallory.api.delete(`/repos/${team.b.repo}`, { headers: { 'X-Dry-Run': '1' } }), 403, 'host_not_in_scope');
+    // Repo A is also used by a local job, which runs on the worker: out of a host-limited reach.
+    expectError(await mallory.api.patch(`/repos/${team.a.repo}`, { description: 'x' }), 403, 'host_not_in_scope');
+    expect((await h.api.get(`/repos/${team.b.repo}`)).body.data).toEqual(before);
+    // A repository only its own hosts' jobs use is theirs to change.
+    const own = await created('/repos', { name: `own-${unique()}`, path: `/srv/scope/${unique()}`, password: 'pw' });
+    await created('/backup-jobs', { name: `own-${unique()}`, repo_id: own, host_id: team.a.host, source_paths: ['/etc'] });
+    expect((await mallory.api.patch(`/repos/${own}`, { description: 'mine' })).status).toBe(200);
+  });
+
+  test('a host used by jobs or repositories out of reach cannot be changed or deleted (it would capture their passwords)', async () => {
+    const eve = await h.createCaller({ token: { repoScopeMode: 'selected', repoScopeIds: [team.a.repo] } });
+    const before = (await h.api.get(`/hosts/${team.b.host}`)).body.data;
+    expectError(await eve.api.patch(`/hosts/${team.b.host}`, { hostname: '127.0.0.1', restic_path: '/tmp/capture.sh' }), 403, 'repo_not_in_scope');
+    expectError(await eve.api.delete(`/hosts/${team.b.host}`, { headers: { 'X-Dry-Run': '1' } }), 403, 'repo_not_in_scope');
+    expect((await h.api.get(`/hosts/${team.b.host}`)).body.data).toEqual(before);
+    // A host storing another team's repository is theirs too.
+    const storage = await created('/hosts', { name: `storage-${unique()}`, hostname: 'storage.example.internal' });
+    await created('/repos', { name: `stored-${unique()}`, path: `sftp:root@storage.example.internal:/srv/${unique()}`, password: 'pw', ssh_host_id: storage });
+    expectError(await eve.api.patch(`/hosts/${storage}`, { description: 'x' }), 403, 'repo_not_in_scope');
+    // A host only her repository's jobs use is hers to change.
+    const ours = await created('/hosts', { name: `ours-${unique()}`, hostname: 'ours.example.internal' });
+    await created('/backup-jobs', { name: `ours-${unique()}`, repo_id: team.a.repo, host_id: ours, source_paths: ['/etc'] });
+    expect((await eve.api.patch(`/hosts/${ours}`, { description: 'ours' })).status).toBe(200);
+  });
+
+  test('a repository stored on a host out of reach is out of reach with it', async () => {
+    const storage = await created('/hosts', { name: `secret-storage-${unique()}`, hostname: 'vault.example.internal' });
+    const repo = await created('/repos', { name: `on-storage-${unique()}`, path: `sftp:root@vault.example.internal:/srv/${unique()}`, password: 'pw', ssh_host_id: storage });
+    const limited = await h.createCaller({ token: { hostScopeMode: 'selected', hostScopeIds: [team.a.host] } });
+    const list = await limited.api.get('/repos?per_page=200');
+    expect(idsOf(list)).not.toContain(repo);
+    expect(list.text).not.toContain('secret-storage');
+    for (const res of [await limited.api.get(`/repos/${repo}`), await limited.api.get(`/repos/${repo}/snapshots`)]) {
+      expectError(res, 403, 'host_not_in_scope');
+      expect(res.text).not.toContain('vault');
+    }
+    expectError(await limited.api.post('/backup-jobs', { name: `j-${unique()}`, repo_id: repo, host_id: team.a.host, source_paths: ['/etc'] }), 403, 'host_not_in_scope');
+  });
+
+  test('runs recorded before a job moved keep their repository: they stay out of reach', async () => {
+    const job = await created('/backup-jobs', { name: `moved-${unique()}`, repo_id: team.b.repo, source_paths: ['/etc'] });
+    const runId = randomUUID();
+    await h.sql(
+      `insert into backup_job_runs (id, job_id, repo_id, status, trigger, workflow_id, snapshot_id, finished_at)
+       values (?, ?, ?, 'success', 'api', ?, 'b0b0b0b0', now())`,
+      [runId, job, team.b.repo, `backup-job-${job}-${runId}`],
+    );
+    expect((await h.api.patch(`/backup-jobs/${job}`, { repo_id: team.a.repo })).status).toBe(200);
+    const repoA = await h.createCaller({ token: { repoScopeMode: 'selected', repoScopeIds: [team.a.repo] } });
+    const runs = await repoA.api.get(`/backup-jobs/${job}/runs`);
+    expect(runs.status).toBe(200);
+    expect(runs.body.data).toEqual([]);
+    expectError(await repoA.api.get(`/backup-jobs/${job}/runs/${runId}`), 404, 'not_found');
+    expect((await h.api.get(`/backup-jobs/${job}/runs/${runId}`)).body.data.snapshot_id).toBe('b0b0b0b0');
+  });
+
+  test('the whole audit log takes a token that may read users, not only a user who may', async () => {
+    const narrow = await h.createCaller({ token: { scopes: ['logs:read'], readOnly: true } });
+    const wide = await h.createCaller({ token: { scopes: ['logs:read', 'users:read'] } });
+    await bob.api.get('/me');
+    expect((await narrow.api.get(`/logs/api-tokens?token_id=${bob.tokenId}`)).body.data).toEqual([]);
+    expect((await wide.api.get(`/logs/api-tokens?token_id=${bob.tokenId}`)).body.data.length).toBeGreaterThan(0);
   });
 });
