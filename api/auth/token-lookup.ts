@@ -4,7 +4,7 @@ import type { ApiToken, User } from '../../db/entities';
 export type TokenRecord = Pick<
   ApiToken,
   'id' | 'name' | 'scopes' | 'readOnly' | 'rateLimitPerMinute' | 'expiresAt' | 'revokedAt' | 'lastUsedAt' | 'allowedIps' |
-  'allowedOrigins' | 'repoScopeMode' | 'repoScopeIds' | 'hostScopeMode' | 'hostScopeIds'
+  'allowedOrigins' | 'repoScopeMode' | 'repoScopeIds' | 'hostScopeMode' | 'hostScopeIds' | 'rateBudgetTokenId'
 >;
 export type UserRecord = Pick<
   User,
@@ -20,7 +20,7 @@ interface Row {
   token_id: number; token_name: string; scopes: string[]; read_only: boolean; rate_limit_per_minute: number;
   expires_at: Timestamp; revoked_at: Timestamp; last_used_at: Timestamp; allowed_ips: string[]; allowed_origins: string[];
   token_repo_scope_mode: TokenRecord['repoScopeMode']; token_repo_scope_ids: number[];
-  token_host_scope_mode: TokenRecord['hostScopeMode']; token_host_scope_ids: number[];
+  token_host_scope_mode: TokenRecord['hostScopeMode']; token_host_scope_ids: number[]; rate_budget_token_id: number | null;
   user_id: number; username: string; role: string; email: string | null; first_name: string | null; last_name: string | null;
   permissions: string[] | null; repo_scope_mode: UserRecord['repoScopeMode']; repo_scope_ids: number[];
   host_scope_mode: UserRecord['hostScopeMode']; host_scope_ids: number[]; enabled: boolean;
@@ -36,7 +36,7 @@ export async function findToken(em: EntityManager, tokenHash: string): Promise<{
     `select t.id as token_id, t.name as token_name, t.scopes, t.read_only, t.rate_limit_per_minute, t.expires_at,
             t.revoked_at, t.last_used_at, t.allowed_ips, t.allowed_origins, t.repo_scope_mode as token_repo_scope_mode,
             t.repo_scope_ids as token_repo_scope_ids, t.host_scope_mode as token_host_scope_mode,
-            t.host_scope_ids as token_host_scope_ids, u.id as user_id, u.username, u.role, u.email, u.first_name, u.last_name,
+            t.host_scope_ids as token_host_scope_ids, t.rate_budget_token_id, u.id as user_id, u.username, u.role, u.email, u.first_name, u.last_name,
             u.permissions, u.repo_scope_mode, u.repo_scope_ids, u.host_scope_mode, u.host_scope_ids, u.enabled,
             u.suspended_until, u.account_expires_at
        from api_tokens t join users u on u.id = t.user_id
@@ -60,6 +60,7 @@ export async function findToken(em: EntityManager, tokenHash: string): Promise<{
       repoScopeIds: row.token_repo_scope_ids,
       hostScopeMode: row.token_host_scope_mode,
       hostScopeIds: row.token_host_scope_ids,
+      rateBudgetTokenId: row.rate_budget_token_id,
     },
     user: {
       id: row.user_id,

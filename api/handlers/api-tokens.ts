@@ -118,6 +118,7 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
     prefix: secret.prefix,
     tokenHash: secret.hash,
     createdByTokenId: caller.token.id,
+    rateBudgetTokenId: caller.token.rateLimitPerMinute > 0 ? (caller.token.rateBudgetTokenId ?? caller.token.id) : null,
     ...bounds,
     scopes: keptScopes(bounds.scopes, bounds.readOnly),
   }, { persist: false });

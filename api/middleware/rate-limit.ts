@@ -3,12 +3,15 @@ import { takeHit } from '../auth/rate-limit';
 import { authOf, type ApiContext, type ApiState } from '../context';
 import { ApiError } from '../errors';
 
-/** The token's `rate_limit_per_minute` (0 = none), shared by every API process through Postgres. */
+/**
+ * The token's `rate_limit_per_minute` (0 = none), counted in Postgres so that every API process
+ * shares it, against the budget of the token it draws from (its own, or its creator's).
+ */
 export function rateLimit(): Middleware<ApiState> {
   return async (ctx, next) => {
     const { token } = authOf(ctx as ApiContext);
     if (token.rateLimitPerMinute <= 0) return next();
-    const decision = await takeHit(ctx.state.em, `token:${token.id}`, token.rateLimitPerMinute);
+    const decision = await takeHit(ctx.state.em, `token:${token.rateBudgetTokenId ?? token.id}`, token.rateLimitPerMinute);
     ctx.set('X-RateLimit-Limit', String(decision.limit));
     ctx.set('X-RateLimit-Remaining', String(decision.remaining));
     ctx.set('X-RateLimit-Reset', String(decision.reset));

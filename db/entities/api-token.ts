@@ -26,6 +26,11 @@ export class ApiToken {
   hostScopeIds: Opt<number[]> = [];
   /** The token that created this one (null: created outside the API, or that token was deleted). */
   createdByTokenId: number | null = null;
+  /**
+   * The token whose per-minute budget this one draws from (null: its own). A token created by a
+   * rate-limited token shares that token's budget: minting tokens creates no capacity.
+   */
+  rateBudgetTokenId: number | null = null;
   createdAt: Opt<Date> = new Date();
 }
 
@@ -53,6 +58,7 @@ export const ApiTokenSchema = new EntitySchema<ApiToken>({
     hostScopeMode: { type: 'string' },
     hostScopeIds: { type: 'json' },
     createdByTokenId: { type: 'integer', nullable: true },
+    rateBudgetTokenId: { type: 'integer', nullable: true },
     createdAt: { type: 'Date' },
   },
 });

@@ -9,7 +9,8 @@ export class Migration20261203120000_security extends Migration {
         add column repo_scope_ids jsonb not null default '[]',
         add column host_scope_mode varchar(16) not null default 'all' check (host_scope_mode in ('all', 'selected')),
         add column host_scope_ids jsonb not null default '[]',
-        add column created_by_token_id int null references api_tokens(id) on delete set null`);
+        add column created_by_token_id int null references api_tokens(id) on delete set null,
+        add column rate_budget_token_id int null references api_tokens(id) on delete set null`);
     this.addSql(`
       create table settings (
         key varchar(64) primary key,

@@ -149,6 +149,31 @@ describe('the per-token limit', () => {
   });
 });
 
+describe('tokens minted by a limited token', () => {
+  test('draw from its budget: minting tokens creates no capacity', async () => {
+    const parent = await h.createCaller({ token: { scopes: ['api_tokens:write', 'me:read'], rateLimitPerMinute: 6 } });
+    const mint = async () => {
+      const res = await parent.api.post('/api-tokens', { name: `child-${randomBytes(3).toString('hex')}`, scopes: ['me:read'] });
+      expect(res.status).toBe(201);
+      expect(res.body.data.rate_limit_per_minute).toBe(6);
+      return parent.api.withToken(res.body.data.secret);
+    };
+    const [first, second] = [await mint(), await mint()];
+    const statuses = [];
+    for (const api of [first, second, first, second, first, second, parent.api]) statuses.push((await api.get('/me')).status);
+    // Two mints and four reads use the six; everything after is refused, whoever asks.
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429, 429]);
+  });
+
+  test('an unlimited token\u2019s tokens have budgets of their own', async () => {
+    const parent = await h.createCaller({ token: { scopes: ['api_tokens:write', 'me:read'], rateLimitPerMinute: 0 } });
+    const res = await parent.api.post('/api-tokens', { name: 'own budget', scopes: ['me:read'], rate_limit_per_minute: 2 });
+    const child = parent.api.withToken(res.body.data.secret);
+    expect([(await child.get('/me')).status, (await child.get('/me')).status, (await child.get('/me')).status]).toEqual([200, 200, 429]);
+    expect((await parent.api.get('/me')).status).toBe(200);
+  });
+});
+
 describe('two API processes', () => {
   const ROOT = path.resolve(__dirname, '..', '..');
   const started: ChildProcess[] = [];
