@@ -57,7 +57,7 @@ const CHECKS: Record<ResourceKind, Check> = {
   // A host-scoped caller reaches the keys its hosts use, and no other.
   ssh_key: async (em, scope, id) => {
     if (scope.hosts === null || id === null) return;
-    const hosts = await em.getConnection().execute<{ id: number }[]>('select id from hosts where ssh_key_id = ?', [id]);
+    const hosts = await rows<{ id: number }>(em, 'select id from hosts where ssh_key_id = ?', [id]);
     if (!hosts.some((host) => scope.hosts?.has(host.id))) throw hostNotInScope();
   },
 };

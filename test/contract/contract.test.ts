@@ -4,6 +4,7 @@ import { mock } from 'mock-json-schema';
 import { ALL_SCOPES } from '../../api/auth/scopes';
 import { contractBackend, readContract } from '../../api/contract';
 import { handlers } from '../../api/handlers';
+import { RESOURCE_KINDS } from '../../api/middleware/resource-scope';
 import { startHarness, type Harness } from '../support/harness';
 
 /**
@@ -72,6 +73,20 @@ describe('the contract', () => {
       const pending = NOT_IMPLEMENTED.includes(operation.operationId ?? '');
       expect({ op: operation.operationId, flag: operation['x-implemented'] !== false }).toEqual({ op: operation.operationId, flag: !pending });
       expect({ op: operation.operationId, declares501: '501' in (operation.responses ?? {}) }).toEqual({ op: operation.operationId, declares501: pending });
+    }
+  });
+
+  test('names, in x-resource-scope, only known kinds and parameters or body fields the operation has', () => {
+    for (const operation of operations as (ContractOperation & { 'x-resource-scope'?: Record<string, string> })[]) {
+      for (const [kind, source] of Object.entries(operation['x-resource-scope'] ?? {})) {
+        const [where, name] = source.split('.');
+        const body = (operation.requestBody as { content?: Record<string, { schema?: { properties?: object } }> } | undefined)?.content?.['application/json']?.schema;
+        const known = where === 'path'
+          ? (operation.parameters ?? []).some((p) => 'in' in p && p.in === 'path' && p.name === name)
+          : where === 'body' && Object.keys(body?.properties ?? {}).includes(name ?? '');
+        expect({ op: operation.operationId, kind, source, kindKnown: (RESOURCE_KINDS as readonly string[]).includes(kind), known })
+          .toEqual({ op: operation.operationId, kind, source, kindKnown: true, known: true });
+      }
     }
   });
 
