@@ -95,5 +95,28 @@ export function repositoryActivities(deps: ActivityDeps) {
       });
       return { count: listed.length };
     },
+
+    /**
+     * Gives one snapshot (by full id) exactly `tags`. restic rewrites it under a new id, and exits
+     * 0 even for an unknown id: that case is told apart by its "Ignoring" notice. `--set` cannot
+     * set no tags (restic ignores an empty one), so clearing removes the `previous` ones.
+     */
+    async retagSnapshot(input: { repoId: number; snapshotId: string; tags: string[]; previous: string[] }): Promise<{ snapshotId: string }> {
+      const repo = await loadRepo(input.repoId);
+      let snapshotId = input.snapshotId;
+      const tagArgs = input.tags.length > 0 ? input.tags.flatMap((tag) => ['--set', tag]) : input.previous.flatMap((tag) => ['--remove', tag]);
+      const result = await withResticSession(deps, { repo, host: null }, (session) =>
+        runRestic(session.exec, session.binary, session.access, ['tag', '--json', ...tagArgs, '--', input.snapshotId], {
+          onJson: (message) => {
+            if (message.message_type === 'changed' && message.old_snapshot_id === input.snapshotId) snapshotId = String(message.new_snapshot_id);
+          },
+        }),
+      );
+      if (result.exitCode !== 0) throw resticFailure(result, 'retagging the snapshot failed');
+      if (result.stderrTail.some((line) => line.startsWith('Ignoring'))) {
+        throw typedFailure(FailureType.SnapshotNotFound, `snapshot ${input.snapshotId.slice(0, 8)} is not in the repository`);
+      }
+      return { snapshotId };
+    },
   };
 }

@@ -487,7 +487,7 @@ export interface paths {
         };
         /**
          * List backup jobs
-         * @description Jobs whose repository (and host, for remote jobs) are in the caller's scope; local jobs stay visible to host-scoped callers. Ordered by id.
+         * @description Jobs whose repository (and host) are in the caller's scope; local jobs run on the worker, so only callers whose hosts are not limited see them. Ordered by id.
          */
         get: operations["listBackupJobs"];
         put?: never;
@@ -4549,7 +4549,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -4702,7 +4701,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
         };

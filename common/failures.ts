@@ -15,6 +15,7 @@ export const FailureType = {
   SshAuthFailed: 'SshAuthFailed',
   SshError: 'SshError',
   InvalidConfiguration: 'InvalidConfiguration',
+  SnapshotNotFound: 'SnapshotNotFound',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -29,6 +30,7 @@ export const NON_RETRYABLE_FAILURES: FailureTypeName[] = [
   FailureType.HostKeyNotPinned,
   FailureType.SshAuthFailed,
   FailureType.InvalidConfiguration,
+  FailureType.SnapshotNotFound,
 ];
 
 /** The snake_case code the API shows for a failure type (`WrongPassword` -> `wrong_password`). */

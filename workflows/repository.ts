@@ -14,6 +14,13 @@ export async function repositoryInit(input: { repoId: number }): Promise<{ repos
   return once.initRepository(input);
 }
 
+/** Retags a snapshot (restic gives it a new id), then reloads the catalogue so the API can show it. */
+export async function snapshotRetag(input: { repoId: number; snapshotId: string; tags: string[]; previous: string[] }): Promise<{ snapshotId: string }> {
+  const retagged = await once.retagSnapshot(input);
+  await refresh.refreshSnapshotCatalogue({ repoId: input.repoId });
+  return retagged;
+}
+
 /** Reloads a repository's snapshot catalogue from restic. */
 export async function snapshotCatalogueRefresh(input: { repoId: number }): Promise<{ count: number }> {
   return refresh.refreshSnapshotCatalogue(input);

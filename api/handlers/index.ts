@@ -33,6 +33,8 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   updateRepo: repos.updateRepo,
   deleteRepo: repos.deleteRepo,
   listSnapshots: snapshots.listSnapshots,
+  getSnapshot: snapshots.getSnapshot,
+  updateSnapshotTags: snapshots.updateSnapshotTags,
   listHosts: hosts.listHosts,
   createHost: hosts.createHost,
   getHost: hosts.getHost,

@@ -1,14 +1,23 @@
 import { FailureType } from '../../common/failures';
 import { Snapshot } from '../../db/entities';
-import { snapshotCatalogueRefresh } from '../../workflows/repository';
+import { snapshotCatalogueRefresh, snapshotRetag } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
-import type { ApiContext } from '../context';
+import type { ApiContext, RequestBody } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
 import { respond } from '../envelope';
-import { ApiError } from '../errors';
+import { ApiError, invalidField, notFound } from '../errors';
 import { pageMeta, pageOf } from '../pagination';
 import { snapshotView } from '../views';
-import { applicationFailureOf, executeWorkflow } from '../workflow-calls';
+import { applicationFailureOf, executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
 import { findRepo } from './repos';
+
+/** The API error for a restic operation that failed on the worker. */
+function resticError(error: unknown): unknown {
+  const failure = applicationFailureOf(error);
+  if (!failure) return error;
+  const reason = failure.type === FailureType.WrongPassword ? 'wrong_password' : failure.type === FailureType.RepositoryNotFound ? 'repository_not_found' : null;
+  return new ApiError(502, 'restic_error', failure.message, reason ? { reason } : {});
+}
 
 /** Reloads a repository's catalogue through a worker; concurrent refreshes of one repository share a workflow. */
 async function refreshCatalogue(ctx: ApiContext, repoId: number): Promise<void> {
@@ -23,11 +32,60 @@ async function refreshCatalogue(ctx: ApiContext, repoId: number): Promise<void> 
       ],
     });
   } catch (error) {
-    const failure = applicationFailureOf(error);
-    if (!failure) throw error;
-    const reason = failure.type === FailureType.WrongPassword ? 'wrong_password' : failure.type === FailureType.RepositoryNotFound ? 'repository_not_found' : null;
-    throw new ApiError(502, 'restic_error', failure.message, reason ? { reason } : {});
+    throw resticError(error);
   }
+}
+
+/**
+ * The catalogued snapshot a path names, by full id or id prefix (a short id). A miss re-reads the
+ * catalogue once (the snapshot may be newer), then is 404: restic itself would exit 0.
+ */
+async function findSnapshot(ctx: ApiContext, repoId: number): Promise<Snapshot> {
+  const sid = String(ctx.state.params.sid);
+  const lookup = () => ctx.state.em.find(Snapshot, { repoId, id: { $like: `${sid}%` } }, { limit: 2 });
+  let found = await lookup();
+  if (found.length === 0) {
+    await refreshCatalogue(ctx, repoId);
+    found = await lookup();
+  }
+  if (found.length > 1) throw invalidField('sid', `${sid} matches several snapshots: give more of the id`);
+  const [snapshot] = found;
+  if (!snapshot) throw notFound(`snapshot ${sid} of repository ${repoId}`);
+  return snapshot;
+}
+
+export async function getSnapshot(ctx: ApiContext): Promise<void> {
+  const repo = await findRepo(ctx, ctx.state.params.id as number);
+  respond(ctx, 200, snapshotView(await findSnapshot(ctx, repo.id)));
+}
+
+/** Sets, adds or removes tags; restic rewrites the snapshot, so the answer is the new snapshot (new id). */
+export async function updateSnapshotTags(ctx: ApiContext): Promise<void> {
+  const { tags, mode = 'set' } = ctx.request.body as RequestBody<'updateSnapshotTags'>;
+  if (mode !== 'set' && tags.length === 0) throw invalidField('tags', `must not be empty to ${mode} tags`);
+  const repo = await findRepo(ctx, ctx.state.params.id as number);
+  const snapshot = await findSnapshot(ctx, repo.id);
+  const wanted = new Set(mode === 'set' ? tags : mode === 'add' ? [...snapshot.tags, ...tags] : snapshot.tags.filter((tag) => !tags.includes(tag)));
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  // restic would rewrite the snapshot even to the tags it has: a change of nothing keeps the id.
+  if (wanted.size === snapshot.tags.length && snapshot.tags.every((tag) => wanted.has(tag))) return respond(ctx, 200, snapshotView(snapshot));
+  let retagged: { snapshotId: string };
+  try {
+    retagged = await executeWorkflow(ctx.services, snapshotRetag, {
+      workflowId: oneOffWorkflowId(`snapshot-retag-${repo.id}`),
+      args: [{ repoId: repo.id, snapshotId: snapshot.id, tags: [...wanted], previous: snapshot.tags }],
+      typedSearchAttributes: [
+        { key: RunKindKey, value: 'snapshot-retag' },
+        { key: RepoIdKey, value: String(repo.id) },
+      ],
+    });
+  } catch (error) {
+    if (applicationFailureOf(error)?.type === FailureType.SnapshotNotFound) throw notFound(`snapshot ${snapshot.shortId} of repository ${repo.id}`);
+    throw resticError(error);
+  }
+  const rewritten = await ctx.state.em.fork().findOne(Snapshot, { repoId: repo.id, id: retagged.snapshotId });
+  if (!rewritten) throw notFound(`snapshot ${retagged.snapshotId.slice(0, 8)} of repository ${repo.id}`);
+  respond(ctx, 200, snapshotView(rewritten));
 }
 
 /** Lists snapshots from the catalogue, newest first; the catalogue is read from restic on first use or on `refresh`. */

@@ -15,7 +15,7 @@ const NOT_IMPLEMENTED = [
   'listWebhooks', 'createWebhook', 'listWebhookEvents', 'getWebhook', 'updateWebhook', 'deleteWebhook',
   'testWebhook', 'listWebhookDeliveries', 'redeliverWebhookDelivery',
   'checkRepo', 'getRepoStats',
-  'getSnapshot', 'listSnapshotFiles', 'deleteSnapshot', 'updateSnapshotTags',
+  'listSnapshotFiles', 'deleteSnapshot',
   'listCopyJobs', 'createCopyJob', 'getCopyJob', 'updateCopyJob', 'deleteCopyJob', 'runCopyJob',
   'listRestores', 'createRestore', 'getRestore',
   'listSchedulerTasks', 'listBackupSchedules', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',

@@ -49,6 +49,12 @@ beforeAll(async () => {
 
   // The catalogues count as read: listing snapshots must not wait for a worker this suite does not run.
   await h.sql('update repos set snapshots_refreshed_at = now()');
+  // The snapshot the matrix names is catalogued, so reading it needs no worker either.
+  await h.sql(
+    `insert into snapshots (repo_id, id, short_id, time, time_text, tree, paths, hostname, username)
+     values (?, ?, '4bba301e', now(), '2026-12-03T00:00:00Z', ?, '["/etc"]', 'matrix', 'root')`,
+    [ids.repo, `4bba301e${'0'.repeat(56)}`, '1'.repeat(64)],
+  );
   // Browsers from this origin are allowed globally; the origin case comes from elsewhere.
   expect((await h.api.put('/settings/api_cors_allowed_origins', { value: ['https://allowed.example'] })).status).toBe(200);
   const past = new Date(Date.now() - 60_000);

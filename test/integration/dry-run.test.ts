@@ -25,6 +25,13 @@ beforeAll(async () => {
   ids.host = await created('/hosts', { name: `host-${unique()}`, hostname: 'dry.example.internal' });
   ids.job = await created('/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, source_paths: ['/srv/data'] });
   ids.token = await created('/api-tokens', { name: `token-${unique()}`, scopes: ['repos:read'] });
+  // A catalogued snapshot: the dry run finds it without asking a worker.
+  await h.sql(
+    `insert into snapshots (repo_id, id, short_id, time, time_text, tree, paths, hostname, username)
+     values (?, ?, 'abcdef01', now(), '2026-12-03T00:00:00Z', ?, '["/etc"]', 'dry', 'root')`,
+    [ids.repo, `abcdef01${'0'.repeat(56)}`, '1'.repeat(64)],
+  );
+  await h.sql('update repos set snapshots_refreshed_at = now()');
 });
 afterAll(async () => {
   await h?.stop();
@@ -35,6 +42,7 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
   createRepo: () => ['POST', '/repos', { name: `repo-${unique()}`, path: `/srv/dry/${unique()}`, password: 'pw', init: true }],
   updateRepo: () => ['PATCH', `/repos/${ids.repo}`, { name: 'renamed', password: 'new' }],
   deleteRepo: () => ['DELETE', `/repos/${ids.unusedRepo}`],
+  updateSnapshotTags: () => ['PUT', `/repos/${ids.repo}/snapshots/abcdef01/tags`, { tags: ['kept'], mode: 'add' }],
   createHost: () => ['POST', '/hosts', { name: `host-${unique()}`, hostname: 'h.example', ssh_key_id: ids.sshKey }],
   updateHost: () => ['PATCH', `/hosts/${ids.host}`, { name: 'renamed', sudo_password: 'secret' }],
   deleteHost: () => ['DELETE', `/hosts/${ids.host}`],
