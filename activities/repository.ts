@@ -1,5 +1,5 @@
 import { FailureType } from '../common/failures';
-import { BackupJob, Repo, Snapshot } from '../db/entities';
+import { BackupJob, Repo, RepoStatsSample, Snapshot } from '../db/entities';
 import { withPasswordFile, withRepositoryAccess, withResticSession } from './access';
 import type { ActivityDeps } from './deps';
 import { localExecutor } from './executors';
@@ -94,6 +94,35 @@ export function repositoryActivities(deps: ActivityDeps) {
         await em.nativeUpdate(Repo, { id: repoId }, { snapshotsRefreshedAt: new Date() });
       });
       return { count: listed.length };
+    },
+
+    /**
+     * `restic stats --json` in one mode. A restore-size answer is also kept as a history sample
+     * (snapshot count, size, file count).
+     */
+    async readRepositoryStats({ repoId, mode }: { repoId: number; mode: string }): Promise<Record<string, unknown>> {
+      const repo = await loadRepo(repoId);
+      let stats: Record<string, unknown> | null = null;
+      const result = await withResticSession(deps, { repo, host: null }, (session) =>
+        runRestic(session.exec, session.binary, session.access, ['stats', '--json', '--no-lock', '--mode', mode], {
+          onJson: (message) => {
+            stats = message;
+          },
+        }),
+      );
+      if (result.exitCode !== 0 || !stats) throw resticFailure(result, 'reading repository statistics failed');
+      const read: Record<string, unknown> = stats;
+      if (mode === 'restore-size') {
+        const em = deps.orm.em.fork();
+        em.create(RepoStatsSample, {
+          repoId,
+          snapshotCount: Number(read.snapshots_count ?? 0),
+          totalSize: Number(read.total_size ?? 0),
+          totalFileCount: Number(read.total_file_count ?? 0),
+        });
+        await em.flush();
+      }
+      return read;
     },
 
     /**

@@ -1094,7 +1094,7 @@ export interface paths {
         };
         /**
          * Statistics history of a repository
-         * @description Samples newest first (hourly, downsampled after 30 days). Paginated (the reference used `limit`, 1-1000, default 100).
+         * @description Samples newest first; one is recorded each time restore-size statistics are read from restic. Paginated (the reference used `limit`, 1-1000, default 100).
          */
         get: operations["getRepoStatsHistory"];
         put?: never;
@@ -4471,7 +4471,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -6417,7 +6416,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -1,7 +1,7 @@
 import type { TemporalConfig } from '../common/config';
 import { temporalUiLink } from '../common/temporal';
 import { SETTINGS, type SettingKey } from '../common/settings';
-import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, Host, Repo, Snapshot, SshKey } from '../db/entities';
+import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, Host, Repo, RepoStatsSample, Snapshot, SshKey } from '../db/entities';
 import type { Row } from './pagination';
 import type { components } from './contract.gen';
 
@@ -195,5 +195,16 @@ export function settingView(key: SettingKey, stored: { value: unknown; updatedAt
     description: spec.description,
     default: spec.default,
     updated_at: stored ? new Date(stored.updatedAt).toISOString() : null,
+  };
+}
+
+export function repoStatsSampleView(sample: Row<RepoStatsSample>): Schemas['RepoStatsSample'] {
+  return {
+    id: sample.id,
+    repo_id: sample.repoId,
+    snapshot_count: sample.snapshotCount,
+    total_size: Number(sample.totalSize),
+    total_file_count: Number(sample.totalFileCount),
+    recorded_at: new Date(sample.recordedAt).toISOString(),
   };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type Workflow, type WorkflowStartOptions } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, type WorkflowResultType } from '@temporalio/common';
+import { FailureType } from '../common/failures';
 import type { Services } from './context';
 import { ApiError } from './errors';
 
@@ -13,6 +14,14 @@ export function applicationFailureOf(error: unknown): ApplicationFailure | null 
   let cause: unknown = error instanceof WorkflowFailedError ? error.cause : error;
   if (cause instanceof ActivityFailure) cause = cause.cause;
   return cause instanceof ApplicationFailure ? cause : null;
+}
+
+/** The API error for a restic operation that failed on the worker: 502 `restic_error`, with a `reason` when it is a known one. */
+export function resticError(error: unknown): unknown {
+  const failure = applicationFailureOf(error);
+  if (!failure) return error;
+  const reason = failure.type === FailureType.WrongPassword ? 'wrong_password' : failure.type === FailureType.RepositoryNotFound ? 'repository_not_found' : null;
+  return new ApiError(502, 'restic_error', failure.message, reason ? { reason } : {});
 }
 
 /** A workflow id for a one-off workflow: `<prefix>-<uuid>`. */

@@ -21,6 +21,11 @@ export async function snapshotRetag(input: { repoId: number; snapshotId: string;
   return retagged;
 }
 
+/** Reads `restic stats` of a repository (and records a history sample). */
+export async function repositoryStatsRead(input: { repoId: number; mode: string }): Promise<Record<string, unknown>> {
+  return once.readRepositoryStats(input);
+}
+
 /** Reloads a repository's snapshot catalogue from restic. */
 export async function snapshotCatalogueRefresh(input: { repoId: number }): Promise<{ count: number }> {
   return refresh.refreshSnapshotCatalogue(input);

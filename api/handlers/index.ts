@@ -4,6 +4,7 @@ import * as backupJobs from './backup-jobs';
 import * as hosts from './hosts';
 import * as logs from './logs';
 import * as me from './me';
+import * as repoStats from './repo-stats';
 import * as repos from './repos';
 import * as settings from './settings';
 import * as snapshots from './snapshots';
@@ -34,6 +35,8 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   deleteRepo: repos.deleteRepo,
   listSnapshots: snapshots.listSnapshots,
   getSnapshot: snapshots.getSnapshot,
+  getRepoStats: repoStats.getRepoStats,
+  getRepoStatsHistory: repoStats.getRepoStatsHistory,
   updateSnapshotTags: snapshots.updateSnapshotTags,
   listHosts: hosts.listHosts,
   createHost: hosts.createHost,

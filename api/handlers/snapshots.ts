@@ -5,19 +5,11 @@ import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext, RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond } from '../envelope';
-import { ApiError, invalidField, notFound } from '../errors';
+import { invalidField, notFound } from '../errors';
 import { pageMeta, pageOf } from '../pagination';
 import { snapshotView } from '../views';
-import { applicationFailureOf, executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
+import { applicationFailureOf, executeWorkflow, oneOffWorkflowId, resticError } from '../workflow-calls';
 import { findRepo } from './repos';
-
-/** The API error for a restic operation that failed on the worker. */
-function resticError(error: unknown): unknown {
-  const failure = applicationFailureOf(error);
-  if (!failure) return error;
-  const reason = failure.type === FailureType.WrongPassword ? 'wrong_password' : failure.type === FailureType.RepositoryNotFound ? 'repository_not_found' : null;
-  return new ApiError(502, 'restic_error', failure.message, reason ? { reason } : {});
-}
 
 /** Reloads a repository's catalogue through a worker; concurrent refreshes of one repository share a workflow. */
 async function refreshCatalogue(ctx: ApiContext, repoId: number): Promise<void> {

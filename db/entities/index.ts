@@ -9,6 +9,7 @@ export * from './snapshot';
 export * from './setting';
 export * from './api-token-log';
 export * from './domain-event';
+export * from './repo-stats-sample';
 
 import { UserSchema } from './user';
 import { ApiTokenSchema } from './api-token';
@@ -21,6 +22,7 @@ import { SnapshotSchema } from './snapshot';
 import { SettingSchema } from './setting';
 import { ApiTokenLogSchema } from './api-token-log';
 import { DomainEventSchema } from './domain-event';
+import { RepoStatsSampleSchema } from './repo-stats-sample';
 
 export const entitySchemas = [
   UserSchema,
@@ -34,4 +36,5 @@ export const entitySchemas = [
   SettingSchema,
   ApiTokenLogSchema,
   DomainEventSchema,
+  RepoStatsSampleSchema,
 ];

@@ -49,7 +49,8 @@ beforeAll(async () => {
 
   // The catalogues count as read: listing snapshots must not wait for a worker this suite does not run.
   await h.sql('update repos set snapshots_refreshed_at = now()');
-  // The snapshot the matrix names is catalogued, so reading it needs no worker either.
+  // A fresh statistics sample and a catalogued snapshot: reading them needs no worker either.
+  await h.sql('insert into repo_stats_history (repo_id, snapshot_count, total_size, total_file_count) values (?, 1, 10, 1)', [ids.repo]);
   await h.sql(
     `insert into snapshots (repo_id, id, short_id, time, time_text, tree, paths, hostname, username)
      values (?, ?, '4bba301e', now(), '2026-12-03T00:00:00Z', ?, '["/etc"]', 'matrix', 'root')`,

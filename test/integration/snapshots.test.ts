@@ -110,3 +110,51 @@ describe('PUT /repos/{id}/snapshots/{sid}/tags', () => {
     expect(resticTags()).toEqual(before);
   });
 });
+
+describe('GET /repos/{id}/stats and the statistics history', () => {
+  test('restore-size statistics match restic, are sampled into the history, and are served from it for five minutes', async () => {
+    const before = await h.count('repo_stats_history', 'repo_id = ?', [repo.id]);
+    const stats = await h.api.get(`/repos/${repo.id}/stats`);
+    expect(stats.status).toBe(200);
+    const direct = restic(repo.path, password, ['stats', '--json', '--mode', 'restore-size']);
+    expect(stats.body.data).toEqual(expect.objectContaining(JSON.parse(direct.stdout.trim().split('\n').pop() ?? '{}')));
+    expect(stats.body.data.snapshots_count).toBe(resticTags().size);
+    expect(await h.count('repo_stats_history', 'repo_id = ?', [repo.id])).toBe(before + 1);
+
+    const again = await h.api.get(`/repos/${repo.id}/stats`);
+    expect(again.body.data).toEqual({ total_size: stats.body.data.total_size, total_file_count: stats.body.data.total_file_count, snapshots_count: stats.body.data.snapshots_count });
+    expect(await h.count('repo_stats_history', 'repo_id = ?', [repo.id])).toBe(before + 1);
+
+    const history = await h.api.get(`/stats/repos/${repo.id}/history`);
+    expect(history.body.data[0]).toEqual({
+      id: expect.any(Number), repo_id: repo.id, snapshot_count: stats.body.data.snapshots_count,
+      total_size: stats.body.data.total_size, total_file_count: stats.body.data.total_file_count, recorded_at: expect.any(String),
+    });
+  });
+
+  test('another mode runs restic again and records no sample', async () => {
+    const before = await h.count('repo_stats_history', 'repo_id = ?', [repo.id]);
+    const raw = await h.api.get(`/repos/${repo.id}/stats?mode=raw-data`);
+    expect(raw.status).toBe(200);
+    expect(raw.body.data.total_blob_count).toBeGreaterThan(0);
+    expect(raw.body.data.total_size).toBeGreaterThan(0);
+    expect(await h.count('repo_stats_history', 'repo_id = ?', [repo.id])).toBe(before);
+    expectFieldError(await h.api.get(`/repos/${repo.id}/stats?mode=everything`), 'mode');
+  });
+
+  test('the history is newest first, paginated, filtered by time, and takes the reference\u2019s limit', async () => {
+    for (const [days, size] of [[3, 300], [2, 200], [1, 100]] as const) {
+      await h.sql(`insert into repo_stats_history (repo_id, snapshot_count, total_size, total_file_count, recorded_at) values (?, 1, ?, 1, now() - make_interval(days => ?))`, [repo.id, size, days]);
+    }
+    const all = await h.api.get(`/stats/repos/${repo.id}/history?per_page=200`);
+    const times = all.body.data.map((s: { recorded_at: string }) => s.recorded_at);
+    expect(times).toEqual([...times].sort().reverse());
+    expect(all.body.data.slice(-3).map((s: { total_size: number }) => s.total_size)).toEqual([100, 200, 300]);
+    const limited = await h.api.get(`/stats/repos/${repo.id}/history?limit=2`);
+    expect(limited.body.meta).toMatchObject({ per_page: 2, total: all.body.meta.total });
+    const since = new Date(Date.now() - 2.5 * 86_400_000).toISOString();
+    const until = new Date(Date.now() - 0.5 * 86_400_000).toISOString();
+    const window = await h.api.get(`/stats/repos/${repo.id}/history?since=${since}&until=${until}`);
+    expect(window.body.data.map((s: { total_size: number }) => s.total_size)).toEqual([100, 200]);
+  });
+});
