@@ -20,6 +20,18 @@ export function pageOf(query: Record<string, unknown>): Page {
   return { page, perPage, offset: (page - 1) * perPage };
 }
 
+/**
+ * The `since` (inclusive) / `until` (exclusive) query parameters as a filter on `field`, or an
+ * empty filter when neither is given.
+ */
+export function timeWindow(field: string, query: Record<string, unknown>): Record<string, { $gte?: Date; $lt?: Date }> {
+  const window = {
+    ...(query.since ? { $gte: new Date(String(query.since)) } : {}),
+    ...(query.until ? { $lt: new Date(String(query.until)) } : {}),
+  };
+  return Object.keys(window).length > 0 ? { [field]: window } : {};
+}
+
 export function pageMeta(page: Page, total: number) {
   return { page: page.page, per_page: page.perPage, total, total_pages: Math.ceil(total / page.perPage) };
 }

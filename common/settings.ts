@@ -92,7 +92,6 @@ export async function readSettings<K extends SettingKey>(em: EntityManager, keys
 }
 
 /** Stores a value (already checked with settingValueProblem). */
-export async function writeSetting(em: EntityManager, key: SettingKey, value: unknown): Promise<Setting> {
-  const setting = await em.upsert(Setting, { key, value, updatedAt: new Date() });
-  return setting;
+export function writeSetting(em: EntityManager, key: SettingKey, value: unknown): Promise<Setting> {
+  return em.upsert(Setting, { key, value, updatedAt: new Date() });
 }

@@ -1,7 +1,7 @@
 import { ApiTokenLog } from '../../db/entities';
 import { authOf, type ApiContext } from '../context';
 import { respond } from '../envelope';
-import { findPage, pageMeta, pageOf } from '../pagination';
+import { findPage, pageMeta, pageOf, timeWindow } from '../pagination';
 import { apiTokenLogView } from '../views';
 
 /**
@@ -12,7 +12,6 @@ export async function listApiTokenLogs(ctx: ApiContext): Promise<void> {
   const { user, scopes } = authOf(ctx);
   const query = ctx.state.query;
   const page = pageOf(query);
-  const created = { ...(query.since ? { $gte: new Date(String(query.since)) } : {}), ...(query.until ? { $lt: new Date(String(query.until)) } : {}) };
   const [entries, total] = await findPage(
     ctx.state.em,
     ApiTokenLog,
@@ -22,7 +21,7 @@ export async function listApiTokenLogs(ctx: ApiContext): Promise<void> {
       ...(query.token_id ? { tokenId: query.token_id as number } : {}),
       ...(query.status ? { status: query.status as number } : {}),
       ...(query.method ? { method: query.method as string } : {}),
-      ...(Object.keys(created).length > 0 ? { createdAt: created } : {}),
+      ...timeWindow('createdAt', query),
     },
     { createdAt: 'desc', id: 'desc' },
   );

@@ -3,7 +3,7 @@ import { repositoryStatsRead } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext } from '../context';
 import { respond } from '../envelope';
-import { findPage, pageMeta, pageOf } from '../pagination';
+import { findPage, pageMeta, pageOf, timeWindow } from '../pagination';
 import { repoStatsSampleView } from '../views';
 import { executeWorkflow, oneOffWorkflowId, resticError } from '../workflow-calls';
 import { findRepo } from './repos';
@@ -39,15 +39,11 @@ export async function getRepoStatsHistory(ctx: ApiContext): Promise<void> {
   // per_page has a default, so whether the client gave it is read from the raw query string.
   const limitOnly = ctx.request.query.per_page === undefined && query.limit !== undefined;
   const page = pageOf(limitOnly ? { ...query, per_page: Math.min(Number(query.limit), 200) } : query);
-  const recorded = {
-    ...(query.since ? { $gte: new Date(String(query.since)) } : {}),
-    ...(query.until ? { $lt: new Date(String(query.until)) } : {}),
-  };
   const [samples, total] = await findPage(
     ctx.state.em,
     RepoStatsSample,
     page,
-    { repoId: repo.id, ...(Object.keys(recorded).length > 0 ? { recordedAt: recorded } : {}) },
+    { repoId: repo.id, ...timeWindow('recordedAt', query) },
     { recordedAt: 'desc', id: 'desc' },
   );
   respond(ctx, 200, samples.map(repoStatsSampleView), pageMeta(page, total));
