@@ -14,30 +14,18 @@ export interface RateDecision {
 
 /**
  * Counts one hit for `subject` over a sliding minute kept in Postgres, so every API process
- * shares it. The hit is taken first and atomically (concurrent requests cannot both take the
- * last slot), then given back when it went over the limit: refused requests do not count.
+ * shares it. `take_rate_hit` (see the security migration) serialises a subject's hits, so no
+ * burst, however it falls across seconds or processes, gets past the limit. Refused requests
+ * do not count.
  */
 export async function takeHit(em: EntityManager, subject: string, limit: number, now = Date.now()): Promise<RateDecision> {
   const second = Math.floor(now / 1000);
-  const connection = em.getConnection();
-  const [row] = await connection.execute<{ used: string; oldest: string }[]>(
-    `with hit as (
-       insert into api_rate_hits (subject, second, hits) values (?, ?, 1)
-       on conflict (subject, second) do update set hits = api_rate_hits.hits + 1
-       returning hits
-     ), earlier as (
-       select coalesce(sum(hits), 0) as hits, min(second) as oldest
-         from api_rate_hits where subject = ? and second > ? and second < ?
-     ), expired as (
-       delete from api_rate_hits where subject = ? and second <= ?
-     )
-     select (select hits from hit) + earlier.hits as used, coalesce(earlier.oldest, ?) as oldest from earlier`,
-    [subject, second, subject, second - WINDOW_SECONDS, second, subject, second - WINDOW_SECONDS, second],
+  const [row] = await em.getConnection().execute<{ used: string; oldest: string | null; taken: boolean }[]>(
+    'select used, oldest, taken from take_rate_hit(?, ?, ?, ?)',
+    [subject, second, WINDOW_SECONDS, limit],
   );
-  const used = Number(row?.used ?? 1);
+  const used = Number(row?.used ?? 0);
   const reset = Number(row?.oldest ?? second) + WINDOW_SECONDS;
-  if (used <= limit) return { allowed: true, limit, remaining: limit - used, reset, retryAfter: 0 };
-  await connection.execute('update api_rate_hits set hits = hits - 1 where subject = ? and second = ?', [subject, second]);
+  if (row?.taken) return { allowed: true, limit, remaining: limit - used - 1, reset, retryAfter: 0 };
   return { allowed: false, limit, remaining: 0, reset, retryAfter: Math.max(1, reset - second) };
 }
-

@@ -25,6 +25,26 @@ export class Migration20261203120000_security extends Migration {
         hits int not null,
         primary key (subject, second)
       )`);
+    // One hit for a subject, counted strictly: the advisory lock serialises a subject's hits, and
+    // each statement of a volatile function sees what committed before it, so concurrent
+    // requests (in any API process, across second boundaries) never both take the last slot.
+    // Refused hits are not stored. One round trip per request.
+    this.addSql(`
+      create function take_rate_hit(p_subject varchar, p_second bigint, p_window int, p_limit int)
+        returns table (used bigint, oldest bigint, taken boolean)
+        language plpgsql volatile as $$
+      begin
+        perform pg_advisory_xact_lock(hashtext(p_subject));
+        select coalesce(sum(h.hits), 0), min(h.second) into used, oldest
+          from api_rate_hits h where h.subject = p_subject and h.second > p_second - p_window;
+        taken := used < p_limit;
+        if taken then
+          insert into api_rate_hits (subject, second, hits) values (p_subject, p_second, 1)
+            on conflict (subject, second) do update set hits = api_rate_hits.hits + 1;
+        end if;
+        delete from api_rate_hits h where h.subject = p_subject and h.second <= p_second - p_window;
+        return next;
+      end $$`);
     // No foreign key to api_tokens: the audit log outlives the tokens it mentions.
     this.addSql(`
       create table api_token_logs (

@@ -52,7 +52,7 @@ async function workflowsOfJob(jobId: number, expected: number): Promise<string[]
     for await (const workflow of h.services.temporal.workflow.list({ query })) ids.push(workflow.workflowId);
     return ids;
   };
-  return (await waitFor(async () => ((await list()).length >= expected ? list() : undefined), `${expected} workflow(s) of job ${jobId}`, 10_000));
+  return (await waitFor(async () => ((await list()).length >= expected ? list() : undefined), `${expected} workflow(s) of job ${jobId}`, 60_000));
 }
 
 async function runFinished(jobId: number, runId: string): Promise<void> {
