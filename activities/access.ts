@@ -2,13 +2,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FailureType } from '../common/failures';
-import type { Host, Repo } from '../db/entities';
+import { Repo, type Host } from '../db/entities';
 import { type SecretBox, SecretPurpose } from '../db/secret-box';
 import type { ActivityDeps } from './deps';
 import { localExecutor, sshExecutor, type Executor } from './executors';
 import { typedFailure } from './failure';
 import type { RepositoryAccess } from './restic';
 import { openSsh, type SshTarget } from './ssh';
+
+/** A repository with what opening it needs (its SSH host and key, for sftp). */
+export async function loadRepository(deps: ActivityDeps, repoId: number): Promise<Repo> {
+  const repo = await deps.orm.em.fork().findOne(Repo, repoId, { populate: ['sshHost', 'sshHost.sshKey'] });
+  if (!repo) throw typedFailure(FailureType.InvalidConfiguration, `repository ${repoId} no longer exists`);
+  return repo;
+}
 
 /** The SSH connection details of a host, with its private key opened. */
 export function sshTargetForHost(host: Host, secrets: SecretBox, options: { requirePinnedKey: boolean }): SshTarget {

@@ -4,7 +4,9 @@ import { BackupJob, BackupJobRun } from '../db/entities';
 import { withResticSession } from './access';
 import type { ActivityDeps } from './deps';
 import { typedFailure } from './failure';
-import { backupArgs, ResticExit, resticFailure, runRestic, type ResticResult } from './restic';
+import { whileHeartbeating } from './heartbeat';
+import { backupArgs, ResticExit, resticFailure, runRestic } from './restic';
+import { withStaleLockRecovery } from './stale-locks';
 
 export interface BackupOutcome {
   snapshotId: string;
@@ -17,7 +19,6 @@ const SUMMARY_FIELDS = [
   'files_new', 'files_changed', 'files_unmodified', 'dirs_new', 'dirs_changed', 'dirs_unmodified',
   'data_added', 'data_added_packed', 'total_files_processed', 'total_bytes_processed',
 ];
-const KEEPALIVE_MS = 10_000;
 
 /** The first protected path a backup of `sources` would read, if any. */
 export function protectedPathIn(sources: string[], protectedPaths: string[]): string | null {
@@ -49,7 +50,6 @@ export function backupActivities(deps: ActivityDeps) {
       let progress: Record<string, unknown> | undefined;
       let summary: Record<string, number> | null = null;
       let snapshotId: string | null = null;
-      const keepAlive = setInterval(() => context.heartbeat(progress), KEEPALIVE_MS);
       const onJson = (message: Record<string, unknown>) => {
         if (message.message_type === 'status') {
           progress = pick(message, PROGRESS_FIELDS);
@@ -67,20 +67,21 @@ export function backupActivities(deps: ActivityDeps) {
       });
       const options = { onJson, signal: context.cancellationSignal };
 
-      let result: ResticResult;
-      try {
-        context.heartbeat();
-        result = await withResticSession(deps, { repo: job.repo, host: job.host, remoteRepoPath: job.remoteRepoPath }, (session) =>
-          runRestic(session.exec, session.binary, session.access, args, options),
-        );
-      } finally {
-        clearInterval(keepAlive);
-      }
+      const warnings: string[] = [];
+      const result = await whileHeartbeating(
+        () => progress,
+        () =>
+          withResticSession(deps, { repo: job.repo, host: job.host, remoteRepoPath: job.remoteRepoPath }, (session) =>
+            withStaleLockRecovery({ deps, session, repoId: job.repo.id, operation: 'backup', warnings }, () =>
+              runRestic(session.exec, session.binary, session.access, args, options),
+            ),
+          ),
+      );
 
       const completed = result.exitCode === ResticExit.ok || result.exitCode === ResticExit.partial;
       if (completed && snapshotId && summary) {
-        const warnings = [...result.warnings];
-        if (result.exitCode === ResticExit.partial && warnings.length === 0) {
+        warnings.push(...result.warnings);
+        if (result.exitCode === ResticExit.partial && result.warnings.length === 0) {
           warnings.push('some source files could not be read (restic exit code 3)');
         }
         return { snapshotId, summary, warnings };

@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
 import type { SecretBox } from '../db/secret-box';
 
 /** What activities need from the worker process. */
@@ -9,4 +10,6 @@ export interface ActivityDeps {
   resticBinary: string;
   /** Files of the worker that local backups must never read (the secret key file). */
   protectedPaths: string[];
+  /** Temporal, for activities that signal or describe other workflows (repository locks). */
+  temporal: Client;
 }

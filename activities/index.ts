@@ -1,6 +1,8 @@
 import { backupActivities } from './backup';
 import { connectionTestActivities } from './connection-tests';
 import type { ActivityDeps } from './deps';
+import { lockActivities } from './locks';
+import { maintenanceActivities } from './maintenance';
 import { recordActivities } from './records';
 import { repositoryActivities } from './repository';
 
@@ -13,6 +15,8 @@ export function createActivities(deps: ActivityDeps) {
     ...backupActivities(deps),
     ...repositoryActivities(deps),
     ...connectionTestActivities(deps),
+    ...lockActivities(deps),
+    ...maintenanceActivities(deps),
   };
 }
 

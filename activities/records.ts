@@ -1,4 +1,5 @@
-import { BackupJob, BackupJobRun } from '../db/entities';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { BackupJob, BackupJobRun, DomainEvent, OperationRun } from '../db/entities';
 import type { ActivityDeps } from './deps';
 
 export interface RunSucceeded {
@@ -14,7 +15,29 @@ export interface RunFailed {
   message: string;
 }
 
-/** Writes the life cycle of backup runs to Postgres: the run row and its job's last_* fields. */
+/** An event for the outbox, written in the same transaction as the outcome it reports. */
+export interface EventRecord {
+  type: string;
+  payload: Record<string, unknown>;
+}
+
+export interface OperationSucceeded {
+  runId: string;
+  result: Record<string, unknown>;
+  warnings: string[];
+  events?: EventRecord[];
+}
+
+export interface OperationFailed {
+  runId: string;
+  code: string;
+  message: string;
+  result?: Record<string, unknown> | null;
+  warnings?: string[];
+  events?: EventRecord[];
+}
+
+/** Writes the life cycle of runs to Postgres: backup runs with their job's last_* fields, and operation runs. */
 export function recordActivities({ orm }: ActivityDeps) {
   const finish = (runId: string, apply: (run: BackupJobRun, job: BackupJob | null) => void) =>
     orm.em.fork().transactional(async (em) => {
@@ -24,7 +47,41 @@ export function recordActivities({ orm }: ActivityDeps) {
       apply(run, job);
     });
 
+  const updateOperation = (runId: string, apply: (run: OperationRun) => void, events: EventRecord[] = []) =>
+    orm.em.fork().transactional(async (em: EntityManager) => {
+      const run = await em.findOne(OperationRun, runId);
+      if (run) apply(run);
+      for (const event of events) em.create(DomainEvent, event);
+    });
+
   return {
+    async markOperationStarted({ runId }: { runId: string }): Promise<void> {
+      await updateOperation(runId, (run) => {
+        run.status = 'running';
+        run.startedAt ??= new Date();
+      });
+    },
+
+    async recordOperationSucceeded(outcome: OperationSucceeded): Promise<void> {
+      await updateOperation(outcome.runId, (run) => {
+        run.status = 'success';
+        run.finishedAt = new Date();
+        run.result = outcome.result;
+        run.warnings = outcome.warnings;
+      }, outcome.events);
+    },
+
+    async recordOperationFailed(outcome: OperationFailed): Promise<void> {
+      await updateOperation(outcome.runId, (run) => {
+        run.status = 'failed';
+        run.finishedAt = new Date();
+        run.failureCode = outcome.code;
+        run.failureMessage = outcome.message;
+        run.result = outcome.result ?? null;
+        run.warnings = outcome.warnings ?? run.warnings;
+      }, outcome.events);
+    },
+
     async markRunStarted({ runId }: { runId: string }): Promise<void> {
       await finish(runId, (run, job) => {
         run.status = 'running';

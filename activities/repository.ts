@@ -1,10 +1,10 @@
 import { FailureType } from '../common/failures';
 import { BackupJob, Repo, RepoStatsSample, Snapshot } from '../db/entities';
-import { withPasswordFile, withRepositoryAccess, withResticSession } from './access';
+import { loadRepository, withPasswordFile, withRepositoryAccess, withResticSession } from './access';
 import type { ActivityDeps } from './deps';
 import { localExecutor } from './executors';
 import { typedFailure } from './failure';
-import { resticFailure, runRestic } from './restic';
+import { assertSnapshotMatched, resticFailure, runRestic } from './restic';
 
 interface ResticSnapshot {
   id: string;
@@ -25,11 +25,7 @@ interface ResticSnapshot {
 
 /** Repository-level restic operations run from the worker: init and the snapshot catalogue. */
 export function repositoryActivities(deps: ActivityDeps) {
-  const loadRepo = async (repoId: number) => {
-    const repo = await deps.orm.em.fork().findOne(Repo, repoId, { populate: ['sshHost', 'sshHost.sshKey'] });
-    if (!repo) throw typedFailure(FailureType.InvalidConfiguration, `repository ${repoId} no longer exists`);
-    return repo;
-  };
+  const loadRepo = (repoId: number) => loadRepository(deps, repoId);
 
   return {
     async initRepository({ repoId }: { repoId: number }): Promise<{ repositoryId: string | null }> {
@@ -142,9 +138,7 @@ export function repositoryActivities(deps: ActivityDeps) {
         }),
       );
       if (result.exitCode !== 0) throw resticFailure(result, 'retagging the snapshot failed');
-      if (result.stderrTail.some((line) => line.startsWith('Ignoring'))) {
-        throw typedFailure(FailureType.SnapshotNotFound, `snapshot ${input.snapshotId.slice(0, 8)} is not in the repository`);
-      }
+      assertSnapshotMatched(result, input.snapshotId);
       return { snapshotId };
     },
   };

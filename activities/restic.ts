@@ -28,6 +28,8 @@ export interface ResticResult {
 export interface RunResticOptions {
   onJson?: (message: Record<string, unknown>) => void;
   onOtherStdout?: (line: string) => void;
+  /** Plain (not JSON) stderr lines, besides being kept for error messages. */
+  onOtherStderr?: (line: string) => void;
   env?: Record<string, string>;
   signal?: AbortSignal;
 }
@@ -90,6 +92,7 @@ export async function runRestic(
       if (message?.message_type === 'exit_error') result.exitError = String(message.message ?? '');
       else if (message?.message_type === 'error') warn(describeErrorMessage(message));
       else if (line.trim()) {
+        options.onOtherStderr?.(line);
         if (/skipping$|^error: /.test(line.trim())) warn(line.trim());
         result.stderrTail.push(line);
         if (result.stderrTail.length > STDERR_TAIL_LINES) result.stderrTail.shift();
@@ -117,6 +120,13 @@ export function resticFailure(result: ResticResult, what: string): ApplicationFa
   }
 }
 
+/** restic exits 0 for a snapshot id it does not know, only saying "Ignoring ...": that is SnapshotNotFound. */
+export function assertSnapshotMatched(result: ResticResult, snapshotId: string): void {
+  if (result.stderrTail.some((line) => line.startsWith('Ignoring'))) {
+    throw typedFailure(FailureType.SnapshotNotFound, `snapshot ${snapshotId.slice(0, 8)} is not in the repository`);
+  }
+}
+
 function parseJsonObject(line: string): Record<string, unknown> | null {
   if (!line.startsWith('{')) return null;
   try {
@@ -130,5 +140,7 @@ function parseJsonObject(line: string): Record<string, unknown> | null {
 function describeErrorMessage(message: Record<string, unknown>): string {
   const error = message.error as { message?: string } | undefined;
   const item = typeof message.item === 'string' ? `${message.item}: ` : '';
-  return `${item}${error?.message ?? JSON.stringify(message)}`;
+  // backup nests the text in `error`; check puts it in `message`.
+  const text = error?.message ?? (typeof message.message === 'string' ? message.message.trim() : JSON.stringify(message));
+  return `${item}${text}`;
 }

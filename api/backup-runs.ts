@@ -1,29 +1,21 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { BackupJob, BackupJobRun } from '../db/entities';
 import { backupJobRun } from '../workflows/backup-job-run';
 import { HostIdKey, JobIdKey, RepoIdKey, RunKindKey } from '../workflows/search-attributes';
 import type { AuthContext, Services } from './context';
-import type { components } from './contract.gen';
-import { ApiError, conflict, notFound } from './errors';
+import { conflict, notFound } from './errors';
 import type { Row } from './pagination';
+import { ACTIVE_RUN_STATUSES, keyedRunId, markLost, observeRun, startRunWorkflow, workflowState, type OnLost, type Progress } from './runs';
 import { jobRunView } from './views';
-
-type Progress = components['schemas']['JobRun']['progress'];
-
-export const ACTIVE_RUN_STATUSES = ['queued', 'running'] as const;
 
 export function backupWorkflowId(jobId: number, runId: string): string {
   return `backup-job-${jobId}-${runId}`;
 }
 
-/** The run id an idempotency key stands for: the same token, job and key always give the same run. */
-export function keyedRunId(tokenId: number, jobId: number, key: string): string {
-  const hex = createHash('sha256').update(`backup-run:${tokenId}:${jobId}:${key}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
-}
+/** A lost run's job shows the failure too, if that run is still its last one. */
+const closeJobOf = (em: EntityManager, run: Row<BackupJobRun>): OnLost => (message) =>
+  em.nativeUpdate(BackupJob, { id: run.jobId, lastRunId: run.id }, { lastStatus: 'failed', lastError: message });
 
 /**
  * Records a queued run and starts its workflow. The database admits one queued or running run
@@ -33,7 +25,7 @@ export function keyedRunId(tokenId: number, jobId: number, key: string): string 
  * refuses a second workflow with that id even if the run's row were lost.
  */
 export async function startBackupRun(services: Services, em: EntityManager, job: BackupJob, auth: AuthContext, idempotencyKey?: string): Promise<BackupJobRun> {
-  const id = idempotencyKey ? keyedRunId(auth.token.id, job.id, idempotencyKey) : randomUUID();
+  const id = idempotencyKey ? keyedRunId('backup-run', auth.token.id, job.id, idempotencyKey) : randomUUID();
   const existing = idempotencyKey ? await em.findOne(BackupJobRun, { id }) : null;
   if (existing) return existing;
   let run: BackupJobRun;
@@ -44,32 +36,16 @@ export async function startBackupRun(services: Services, em: EntityManager, job:
     await closeLostRun(services, em, job);
     run = await insertQueuedRun(em, job, auth, id);
   }
-
-  try {
-    await services.temporal.workflow.start(backupJobRun, {
-      taskQueue: services.temporalConfig.taskQueue,
-      workflowId: run.workflowId,
-      args: [{ runId: run.id, jobId: job.id, repoId: job.repo.id }],
-      typedSearchAttributes: [
-        { key: RunKindKey, value: 'backup' },
-        { key: JobIdKey, value: String(job.id) },
-        { key: RepoIdKey, value: String(job.repo.id) },
-        ...(job.host ? [{ key: HostIdKey, value: String(job.host.id) }] : []),
-      ],
-      memo: { job: job.name, repo: job.repo.name, host: job.host?.name ?? 'local' },
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    });
-  } catch (error) {
-    // The workflow of this keyed run exists already: the run is that one, not a new one.
-    if (error instanceof WorkflowExecutionAlreadyStartedError) return run;
-    run.status = 'failed';
-    run.finishedAt = new Date();
-    run.failureCode = 'workflow_start_failed';
-    run.failureMessage = 'the run could not be handed to Temporal';
-    await em.flush();
-    console.error(`starting workflow ${run.workflowId} failed:`, error);
-    throw new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; the run was not started');
-  }
+  await startRunWorkflow(services, em, run, backupJobRun, {
+    args: [{ runId: run.id, jobId: job.id, repoId: job.repo.id }],
+    typedSearchAttributes: [
+      { key: RunKindKey, value: 'backup' },
+      { key: JobIdKey, value: String(job.id) },
+      { key: RepoIdKey, value: String(job.repo.id) },
+      ...(job.host ? [{ key: HostIdKey, value: String(job.host.id) }] : []),
+    ],
+    memo: { job: job.name, repo: job.repo.name, host: job.host?.name ?? 'local' },
+  });
   return run;
 }
 
@@ -109,62 +85,10 @@ async function closeLostRun(services: Services, em: EntityManager, job: BackupJo
       links: jobRunView(active, services.temporalConfig).links,
     });
   }
-  await markLost(em, active, state.status);
+  await markLost(em, BackupJobRun, active, state.status, closeJobOf(em, active));
 }
 
-type WorkflowState = { running: true; progress: Progress } | { running: false; status: string };
-
-/** What Temporal says of an active run's workflow: still running (with restic's progress), or closed. */
-async function workflowState(services: Services, run: Row<BackupJobRun>): Promise<WorkflowState> {
-  let description;
-  try {
-    description = await services.temporal.workflow.getHandle(run.workflowId).describe();
-  } catch (error) {
-    // A run just inserted by a concurrent trigger has no workflow yet.
-    if (error instanceof WorkflowNotFoundError && run.queuedAt.getTime() < Date.now() - 60_000) return { running: false, status: 'NOT_FOUND' };
-    if (!(error instanceof WorkflowNotFoundError)) console.error(`describing workflow ${run.workflowId} failed:`, error);
-    return { running: true, progress: null }; // unknown: never close a run on a guess
-  }
-  if (description.status.name !== 'RUNNING') return { running: false, status: description.status.name };
-  const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === 'runBackup');
-  const payload = pending?.heartbeatDetails?.payloads?.[0];
-  const progress = payload ? defaultPayloadConverter.fromPayload<Record<string, unknown>>(payload) : null;
-  return { running: true, progress: progress && typeof progress.percent_done === 'number' ? (progress as Progress) : null };
-}
-
-/** Closes a run whose workflow ended (terminated, timed out) without recording an outcome. */
-async function markLost(em: EntityManager, run: Row<BackupJobRun>, workflowStatus: string): Promise<void> {
-  const message = `the workflow of this run ended (${workflowStatus}) without recording an outcome`;
-  const closed = await em.nativeUpdate(
-    BackupJobRun,
-    { id: run.id, status: { $in: [...ACTIVE_RUN_STATUSES] } },
-    { status: 'failed', finishedAt: new Date(), failureCode: 'workflow_lost', failureMessage: message },
-  );
-  if (closed) await em.nativeUpdate(BackupJob, { id: run.jobId, lastRunId: run.id }, { lastStatus: 'failed', lastError: message });
-}
-
-/**
- * An active run as Temporal sees it: its live progress while its workflow runs; if the workflow
- * has closed without recording an outcome (terminated from the Temporal UI, say), the run is
- * closed as `workflow_lost` and returned as such. Finished runs are returned unchanged.
- */
-export async function observeRun<T extends Row<BackupJobRun>>(services: Services, em: EntityManager, run: T): Promise<{ run: T | BackupJobRun; progress: Progress }> {
-  if (!(ACTIVE_RUN_STATUSES as readonly string[]).includes(run.status)) return { run, progress: null };
-  const state = await workflowState(services, run);
-  if (state.running) return { run, progress: run.status === 'running' ? state.progress : null };
-  await markLost(em, run, state.status);
-  // Re-read: the workflow may have recorded its own outcome just before closing.
-  return { run: (await em.fork().findOne(BackupJobRun, run.id)) ?? run, progress: null };
-}
-
-/** Waits up to `seconds` for a run's workflow to close (for `?wait=`). */
-export async function waitForRun(services: Services, run: BackupJobRun, seconds: number): Promise<void> {
-  if (seconds <= 0) return;
-  const handle = services.temporal.workflow.getHandle(run.workflowId);
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    handle.result().catch(() => undefined),
-    new Promise((resolve) => (timer = setTimeout(resolve, seconds * 1000))),
-  ]);
-  clearTimeout(timer);
+/** A backup run as Temporal sees it (see observeRun); a lost run also closes its job's last status. */
+export function observeBackupRun<T extends Row<BackupJobRun>>(services: Services, em: EntityManager, run: T): Promise<{ run: T; progress: Progress }> {
+  return observeRun(services, em, BackupJobRun, run, closeJobOf(em, run));
 }

@@ -374,6 +374,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/repos/{id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List operation runs of a repository
+         * @description Extension. Checks and snapshot deletions of the repository (and copies from it), newest first (by `queued_at`).
+         */
+        get: operations["listRepoRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/repos/{id}/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an operation run of a repository
+         * @description Extension. A check or snapshot deletion of the repository (or a copy from it); while running, `progress` carries live restic progress when restic reports any.
+         */
+        get: operations["getRepoRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/repos/{id}/stats": {
         parameters: {
             query?: never;
@@ -3170,6 +3210,12 @@ export interface components {
             meta: components["schemas"]["PageMeta"];
             error: components["schemas"]["NullError"];
         };
+        /** @description Envelope with a page of OperationRun. */
+        OperationRunListEnvelope: {
+            data: components["schemas"]["OperationRun"][];
+            meta: components["schemas"]["PageMeta"];
+            error: components["schemas"]["NullError"];
+        };
         /** @description Envelope with a page of CopyJob. */
         CopyJobListEnvelope: {
             data: components["schemas"]["CopyJob"][];
@@ -4437,7 +4483,77 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listRepoRuns: {
+        parameters: {
+            query?: {
+                /** @description Page number (1-based). */
+                page?: components["parameters"]["Page"];
+                /** @description Items per page (hard cap 200). */
+                per_page?: components["parameters"]["PerPage"];
+                /** @description Only runs in this status. */
+                status?: components["parameters"]["RunStatus"];
+                /** @description Only runs of this kind. */
+                kind?: "copy" | "repo_check" | "snapshot_delete";
+            };
+            header?: never;
+            path: {
+                /** @description Resource id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of runs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationRunListEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getRepoRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Resource id. */
+                id: components["parameters"]["Id"];
+                /** @description Run id. */
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationRunEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4611,7 +4727,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -1,7 +1,7 @@
 import type { TemporalConfig } from '../common/config';
 import { temporalUiLink } from '../common/temporal';
 import { SETTINGS, type SettingKey } from '../common/settings';
-import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, Host, Repo, RepoStatsSample, Snapshot, SshKey } from '../db/entities';
+import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, Host, OperationRun, Repo, RepoStatsSample, Snapshot, SshKey } from '../db/entities';
 import type { Row } from './pagination';
 import type { components } from './contract.gen';
 
@@ -121,6 +121,43 @@ export function jobRunView(run: BackupJobRun, temporal: TemporalConfig, progress
     links: {
       self: `/api/v1/backup-jobs/${run.jobId}/runs/${run.id}`,
       job: `/api/v1/backup-jobs/${run.jobId}`,
+      temporal_ui: temporalUiLink(temporal, run.workflowId),
+    },
+  };
+}
+
+/** What an operation run works on, as an API path. */
+function operationResource(run: OperationRun): string {
+  if (run.kind === 'copy') return `/api/v1/copy-jobs/${run.jobId}`;
+  if (run.kind === 'snapshot_delete') return `/api/v1/repos/${run.repoId}/snapshots/${run.snapshotId}`;
+  if (run.kind === 'scheduler_task') return '/api/v1/scheduler/tasks';
+  return `/api/v1/repos/${run.repoId}`;
+}
+
+export function operationRunView(run: OperationRun, temporal: TemporalConfig, progress: Schemas['OperationRun']['progress'] = null): Schemas['OperationRun'] {
+  const duration = run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
+  return {
+    id: run.id,
+    kind: run.kind,
+    status: run.status,
+    trigger: run.trigger,
+    workflow_id: run.workflowId,
+    job_id: run.jobId,
+    repo_id: run.repoId,
+    snapshot_id: run.snapshotId,
+    task_key: run.taskKey,
+    queued_at: run.queuedAt.toISOString(),
+    started_at: iso(run.startedAt),
+    finished_at: iso(run.finishedAt),
+    duration_ms: duration,
+    result: run.result,
+    progress: run.status === 'running' ? progress : null,
+    warnings: run.warnings,
+    failure: run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null,
+    attempts: run.attempts,
+    links: {
+      self: run.repoId !== null ? `/api/v1/repos/${run.repoId}/runs/${run.id}` : null,
+      resource: operationResource(run),
       temporal_ui: temporalUiLink(temporal, run.workflowId),
     },
   };

@@ -1,4 +1,4 @@
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { TemporalConfig } from '../common/config';
@@ -7,33 +7,43 @@ import { ensureSearchAttributes } from './search-attributes';
 
 export interface WorkerSetup {
   temporal: TemporalConfig;
-  activityDeps: ActivityDeps;
+  /** Everything activities need but the Temporal client, which the worker opens itself. */
+  activityDeps: Omit<ActivityDeps, 'temporal'>;
   /** A pre-bundled workflow bundle (tests build one quietly); by default the worker bundles `workflows/`. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
 /**
  * The one place that wires workflows and activities to a task queue: registers the search
- * attributes runs are found by, connects, and creates the worker. Close `connection` after run().
+ * attributes runs are found by, connects, and creates the worker. Call `close()` after run().
  */
-export async function createWorker(setup: WorkerSetup): Promise<{ worker: Worker; connection: NativeConnection }> {
+export async function createWorker(setup: WorkerSetup): Promise<{ worker: Worker; close: () => Promise<void> }> {
   const options = temporalConnectionOptions(setup.temporal);
-  const client = await Connection.connect(options);
+  const clientConnection = await Connection.connect(options);
   try {
-    await ensureSearchAttributes(client, setup.temporal.namespace);
-  } finally {
-    await client.close();
+    await ensureSearchAttributes(clientConnection, setup.temporal.namespace);
+    const connection = await NativeConnection.connect(options);
+    // Activities signal and describe other workflows (repository locks) with this client.
+    const temporal = new Client({ connection: clientConnection, namespace: setup.temporal.namespace });
+    const worker = await Worker.create({
+      connection,
+      namespace: setup.temporal.namespace,
+      taskQueue: setup.temporal.taskQueue,
+      ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+      activities: createActivities({ ...setup.activityDeps, temporal }),
+      // restic progress reaches the run resource through heartbeats: send them every few seconds.
+      maxHeartbeatThrottleInterval: '3 seconds',
+      defaultHeartbeatThrottleInterval: '3 seconds',
+    });
+    return {
+      worker,
+      close: async () => {
+        await connection.close();
+        await clientConnection.close();
+      },
+    };
+  } catch (error) {
+    await clientConnection.close();
+    throw error;
   }
-  const connection = await NativeConnection.connect(options);
-  const worker = await Worker.create({
-    connection,
-    namespace: setup.temporal.namespace,
-    taskQueue: setup.temporal.taskQueue,
-    ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities(setup.activityDeps),
-    // restic progress reaches the run resource through heartbeats: send them every few seconds.
-    maxHeartbeatThrottleInterval: '3 seconds',
-    defaultHeartbeatThrottleInterval: '3 seconds',
-  });
-  return { worker, connection };
 }

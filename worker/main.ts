@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const orm = await openOrm(config.databaseUrl);
   const secrets = new SecretBox(config.secretKey);
   await verifySecretKey(orm.em.fork(), secrets);
-  const { worker, connection } = await createWorker({
+  const { worker, close } = await createWorker({
     temporal: config.temporal,
     activityDeps: {
       orm,
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   console.log(`worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace})`);
   // Worker.run() returns after SIGINT/SIGTERM once in-flight tasks are handed back.
   await worker.run();
-  await connection.close();
+  await close();
   await orm.close();
 }
 

@@ -1,7 +1,8 @@
-import { ApplicationFailure, log, proxyActivities } from '@temporalio/workflow';
+import { log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_FAILURES } from '../common/failures';
-import { describeFailure } from './failures';
+import { CATALOGUE_OPTIONS, RECORD_OPTIONS, RESTIC_OPTIONS } from './activity-options';
+import { describeFailure, runFailure } from './failures';
+import { withRepositoryLock } from './repository-lock';
 
 export interface BackupJobRunInput {
   runId: string;
@@ -14,37 +15,18 @@ export interface BackupJobRunResult {
   warnings: string[];
 }
 
-const records = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 },
-});
-
-// Unreachable hosts and locked repositories get a bounded number of spaced retries; wrong
-// passwords, missing repositories and changed host keys fail at once.
-const backup = proxyActivities<Activities>({
-  startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: {
-    initialInterval: '15 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
-    maximumAttempts: 4,
-    nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-  },
-});
-
-const catalogue = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_FAILURES },
-});
+const records = proxyActivities<Activities>(RECORD_OPTIONS);
+const backup = proxyActivities<Activities>(RESTIC_OPTIONS);
+const catalogue = proxyActivities<Activities>(CATALOGUE_OPTIONS);
 
 /**
  * One run of a backup job:
  * 1. record the run as started;
- * 2. run restic backup (locally or on the job's host), retrying transient failures;
- * 3. refresh the repository's snapshot catalogue, so the new snapshot is listed (a failure here
+ * 2. take the repository's lock, shared with other backups (checks, forgets and prunes wait);
+ * 3. run restic backup (locally or on the job's host), retrying transient failures;
+ * 4. refresh the repository's snapshot catalogue, so the new snapshot is listed (a failure here
  *    leaves the backup successful, with a warning);
- * 4. record the outcome, success or failure, on the run and the job: the last step, so a run
+ * 5. record the outcome, success or failure, on the run and the job: the last step, so a run
  *    reported finished has nothing left to do.
  */
 export async function backupJobRun(input: BackupJobRunInput): Promise<BackupJobRunResult> {
@@ -52,11 +34,11 @@ export async function backupJobRun(input: BackupJobRunInput): Promise<BackupJobR
 
   let outcome;
   try {
-    outcome = await backup.runBackup({ runId: input.runId, jobId: input.jobId });
+    outcome = await withRepositoryLock(input.repoId, 'shared', () => backup.runBackup({ runId: input.runId, jobId: input.jobId }));
   } catch (error) {
     const failure = describeFailure(error);
     await records.recordRunFailed({ runId: input.runId, ...failure });
-    throw ApplicationFailure.create({ type: failure.code, message: failure.message, nonRetryable: true });
+    throw runFailure(failure);
   }
 
   const warnings = [...outcome.warnings];

@@ -13,3 +13,8 @@ export function describeFailure(error: unknown): FailureDescription {
   if (cause instanceof TimeoutFailure) return { code: 'timeout', message: `timed out (${cause.timeoutType})` };
   return { code: 'internal_error', message: error instanceof Error ? error.message : String(error) };
 }
+
+/** The failure a run's workflow ends with, once the run has been recorded as failed: never retried. */
+export function runFailure(failure: FailureDescription): ApplicationFailure {
+  return ApplicationFailure.create({ type: failure.code, message: failure.message, nonRetryable: true });
+}

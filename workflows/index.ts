@@ -2,3 +2,5 @@
 export * from './backup-job-run';
 export * from './repository';
 export * from './connection-tests';
+export * from './repository-lock';
+export * from './repository-maintenance';

@@ -1,5 +1,5 @@
 import { BackupJob, BackupJobRun, Host, Repo } from '../../db/entities';
-import { ACTIVE_RUN_STATUSES, observeRun, startBackupRun, waitForRun } from '../backup-runs';
+import { observeBackupRun, startBackupRun } from '../backup-runs';
 import { idFilter } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
@@ -8,6 +8,7 @@ import { conflict, invalidField, notFound } from '../errors';
 import { findOr404, referenced } from '../lookup';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 import { localPathProblem, repositoryPathProblem } from '../paths';
+import { ACTIVE_RUN_STATUSES, respondWithRun } from '../runs';
 import { backupJobView, jobRunView } from '../views';
 
 const POPULATE = ['repo', 'host'] as const;
@@ -108,11 +109,7 @@ export async function runBackupJob(ctx: ApiContext): Promise<void> {
   const job = await findJob(ctx, ctx.state.params.id as number);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   const started = await startBackupRun(ctx.services, ctx.state.em, job, authOf(ctx), ctx.state.idempotencyKey);
-  await waitForRun(ctx.services, started, Number(ctx.state.query.wait ?? 0));
-  await ctx.state.em.refresh(started);
-  const { run, progress } = await observeRun(ctx.services, ctx.state.em, started);
-  const finished = run.status === 'success' || run.status === 'failed';
-  respond(ctx, finished ? 200 : 202, jobRunView(run, ctx.services.temporalConfig, progress));
+  await respondWithRun(ctx, started, (run) => observeBackupRun(ctx.services, ctx.state.em, run), (run, progress) => jobRunView(run, ctx.services.temporalConfig, progress));
 }
 
 /** Runs recorded before a job moved keep their repository and host: those must be in reach too. */
@@ -130,7 +127,7 @@ export async function listBackupJobRuns(ctx: ApiContext): Promise<void> {
   const [runs, total] = await findPage(ctx.state.em, BackupJobRun, page, { jobId: job.id, ...(status ? { status } : {}), ...runsInReach(ctx) }, { queuedAt: 'desc', id: 'asc' });
   const views = await Promise.all(
     runs.map(async (row) => {
-      const { run, progress } = await observeRun(ctx.services, ctx.state.em, row);
+      const { run, progress } = await observeBackupRun(ctx.services, ctx.state.em, row);
       return jobRunView(run, ctx.services.temporalConfig, progress);
     }),
   );
@@ -141,6 +138,6 @@ export async function getBackupJobRun(ctx: ApiContext): Promise<void> {
   const jobId = ctx.state.params.id as number;
   const run = await ctx.state.em.findOne(BackupJobRun, { id: ctx.state.params.run_id as string, jobId, ...runsInReach(ctx) });
   if (!run) throw notFound(`run ${String(ctx.state.params.run_id)} of backup job ${jobId}`);
-  const observed = await observeRun(ctx.services, ctx.state.em, run);
+  const observed = await observeBackupRun(ctx.services, ctx.state.em, run);
   respond(ctx, 200, jobRunView(observed.run, ctx.services.temporalConfig, observed.progress));
 }

@@ -4,6 +4,7 @@ import * as backupJobs from './backup-jobs';
 import * as hosts from './hosts';
 import * as logs from './logs';
 import * as me from './me';
+import * as repoRuns from './repo-runs';
 import * as repoStats from './repo-stats';
 import * as repos from './repos';
 import * as settings from './settings';
@@ -38,6 +39,10 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   getRepoStats: repoStats.getRepoStats,
   getRepoStatsHistory: repoStats.getRepoStatsHistory,
   updateSnapshotTags: snapshots.updateSnapshotTags,
+  deleteSnapshot: snapshots.deleteSnapshot,
+  checkRepo: repoRuns.checkRepo,
+  listRepoRuns: repoRuns.listRepoRuns,
+  getRepoRun: repoRuns.getRepoRun,
   listHosts: hosts.listHosts,
   createHost: hosts.createHost,
   getHost: hosts.getHost,

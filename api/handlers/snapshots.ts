@@ -1,14 +1,17 @@
 import { FailureType } from '../../common/failures';
 import { Snapshot } from '../../db/entities';
 import { snapshotCatalogueRefresh, snapshotRetag } from '../../workflows/repository';
+import { snapshotDelete } from '../../workflows/repository-maintenance';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
-import type { ApiContext, RequestBody } from '../context';
+import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond } from '../envelope';
-import { invalidField, notFound } from '../errors';
+import { ApiError, invalidField, notFound } from '../errors';
+import { startOperationRun } from '../operation-runs';
 import { pageMeta, pageOf } from '../pagination';
 import { snapshotView } from '../views';
 import { applicationFailureOf, executeWorkflow, oneOffWorkflowId, resticError } from '../workflow-calls';
+import { respondWithOperationRun } from './repo-runs';
 import { findRepo } from './repos';
 
 /** Reloads a repository's catalogue through a worker; concurrent refreshes of one repository share a workflow. */
@@ -94,4 +97,26 @@ export async function listSnapshots(ctx: ApiContext): Promise<void> {
   const total = await qb.clone().getCount();
   const snapshots = await qb.orderBy({ time: 'desc', id: 'asc' }).limit(page.perPage).offset(page.offset).getResult();
   respond(ctx, 200, snapshots.map(snapshotView), pageMeta(page, total));
+}
+
+/** Starts `restic forget` of one snapshot (and a prune, if asked) as a workflow; admins only, as in the reference. */
+export async function deleteSnapshot(ctx: ApiContext): Promise<void> {
+  if (authOf(ctx).user.role !== 'admin') throw new ApiError(403, 'admin_required', 'deleting a snapshot requires the admin role');
+  const repo = await findRepo(ctx, ctx.state.params.id as number);
+  const snapshot = await findSnapshot(ctx, repo.id);
+  const prune = ctx.state.query.prune === true;
+  if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { snapshot: snapshotView(snapshot) } });
+  const run = await startOperationRun(ctx.services, ctx.state.em, authOf(ctx), {
+    target: { kind: 'snapshot_delete', repoId: repo.id, snapshotId: snapshot.id },
+    workflowIdPrefix: `snapshot-delete-${repo.id}`,
+    params: { prune },
+    workflow: snapshotDelete,
+    args: (runId) => [{ runId, repoId: repo.id, snapshotId: snapshot.id, prune }],
+    typedSearchAttributes: [
+      { key: RunKindKey, value: 'snapshot-delete' },
+      { key: RepoIdKey, value: String(repo.id) },
+    ],
+    busy: `snapshot ${snapshot.shortId} of repository ${repo.id} is already being deleted`,
+  }, ctx.state.idempotencyKey);
+  await respondWithOperationRun(ctx, run);
 }

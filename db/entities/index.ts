@@ -10,6 +10,7 @@ export * from './setting';
 export * from './api-token-log';
 export * from './domain-event';
 export * from './repo-stats-sample';
+export * from './operation-run';
 
 import { UserSchema } from './user';
 import { ApiTokenSchema } from './api-token';
@@ -23,6 +24,7 @@ import { SettingSchema } from './setting';
 import { ApiTokenLogSchema } from './api-token-log';
 import { DomainEventSchema } from './domain-event';
 import { RepoStatsSampleSchema } from './repo-stats-sample';
+import { OperationRunSchema } from './operation-run';
 
 export const entitySchemas = [
   UserSchema,
@@ -37,4 +39,5 @@ export const entitySchemas = [
   ApiTokenLogSchema,
   DomainEventSchema,
   RepoStatsSampleSchema,
+  OperationRunSchema,
 ];

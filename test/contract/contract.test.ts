@@ -14,8 +14,7 @@ import { startHarness, type Harness } from '../support/harness';
 const NOT_IMPLEMENTED = [
   'listWebhooks', 'createWebhook', 'listWebhookEvents', 'getWebhook', 'updateWebhook', 'deleteWebhook',
   'testWebhook', 'listWebhookDeliveries', 'redeliverWebhookDelivery',
-  'checkRepo',
-  'listSnapshotFiles', 'deleteSnapshot',
+  'listSnapshotFiles',
   'listCopyJobs', 'createCopyJob', 'getCopyJob', 'updateCopyJob', 'deleteCopyJob', 'runCopyJob',
   'listRestores', 'createRestore', 'getRestore',
   'listSchedulerTasks', 'listBackupSchedules', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',

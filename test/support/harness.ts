@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { buildApp } from '../../api/app';
 import { ALL_SCOPES } from '../../api/auth/scopes';
 import { generateToken } from '../../api/auth/tokens';
@@ -74,13 +74,13 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
 
   let worker: Worker | null = null;
   let workerRun: Promise<void> | null = null;
-  let workerConnection: NativeConnection | null = null;
+  let closeWorker: (() => Promise<void>) | null = null;
   if (options.worker === false) {
     // Without a worker nobody registers them, and workflows started by the API carry them.
     await ensureSearchAttributes(services.temporal.connection as Connection, config.temporal.namespace);
   } else {
     installQuietRuntime();
-    ({ worker, connection: workerConnection } = await createWorker({
+    ({ worker, close: closeWorker } = await createWorker({
       temporal: config.temporal,
       activityDeps: { orm: services.orm, secrets: services.secrets, resticBinary: config.resticBinary, protectedPaths: [] },
       workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger }),
@@ -127,7 +127,7 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
     async stop() {
       worker?.shutdown();
       await workerRun;
-      await workerConnection?.close();
+      await closeWorker?.();
       await new Promise((resolve) => server.close(resolve));
       await closeServices(services);
       await database.drop();
