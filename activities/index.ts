@@ -5,6 +5,7 @@ import { lockActivities } from './locks';
 import { maintenanceActivities } from './maintenance';
 import { recordActivities } from './records';
 import { repositoryActivities } from './repository';
+import { retentionActivities } from './retention';
 
 export type { ActivityDeps } from './deps';
 
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...connectionTestActivities(deps),
     ...lockActivities(deps),
     ...maintenanceActivities(deps),
+    ...retentionActivities(deps),
   };
 }
 

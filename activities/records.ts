@@ -7,6 +7,8 @@ export interface RunSucceeded {
   snapshotId: string;
   summary: Record<string, number>;
   warnings: string[];
+  retention?: Record<string, unknown> | null;
+  events?: EventRecord[];
 }
 
 export interface RunFailed {
@@ -39,12 +41,13 @@ export interface OperationFailed {
 
 /** Writes the life cycle of runs to Postgres: backup runs with their job's last_* fields, and operation runs. */
 export function recordActivities({ orm }: ActivityDeps) {
-  const finish = (runId: string, apply: (run: BackupJobRun, job: BackupJob | null) => void) =>
+  const finish = (runId: string, apply: (run: BackupJobRun, job: BackupJob | null) => void, events: EventRecord[] = []) =>
     orm.em.fork().transactional(async (em) => {
       const run = await em.findOne(BackupJobRun, runId);
       if (!run) return; // the job (and its runs) were deleted meanwhile
       const job = await em.findOne(BackupJob, run.jobId);
       apply(run, job);
+      for (const event of events) em.create(DomainEvent, event);
     });
 
   const updateOperation = (runId: string, apply: (run: OperationRun) => void, events: EventRecord[] = []) =>
@@ -101,12 +104,13 @@ export function recordActivities({ orm }: ActivityDeps) {
         run.snapshotId = outcome.snapshotId;
         run.summary = outcome.summary;
         run.warnings = outcome.warnings;
+        run.retention = outcome.retention ?? null;
         if (job && job.lastRunId === run.id) {
           job.lastStatus = 'success';
           job.lastSnapshotId = outcome.snapshotId;
           job.lastError = null;
         }
-      });
+      }, outcome.events);
     },
 
     async recordRunFailed(outcome: RunFailed): Promise<void> {

@@ -1,5 +1,6 @@
 import type { ApplicationFailure } from '@temporalio/common';
 import { FailureType } from '../common/failures';
+import type { RetentionPolicy } from '../common/retention-policy';
 import { typedFailure } from './failure';
 import { COMMAND_NOT_FOUND, type Executor } from './executors';
 
@@ -62,6 +63,28 @@ export function backupArgs(spec: BackupSpec): string[] {
     ...(spec.hostname ? ['--host', spec.hostname] : []),
     '--',
     ...spec.sourcePaths,
+  ];
+}
+
+/**
+ * `restic forget` for a retention policy, limited to the snapshots of one host and set of paths
+ * (those of the snapshot a backup just made), so other jobs' snapshots in a shared repository are
+ * never touched.
+ */
+export function forgetPolicyArgs(policy: RetentionPolicy, scope: { hostname: string; paths: string[] }): string[] {
+  const counts: [string, number | null][] = [
+    ['--keep-last', policy.keepLast], ['--keep-hourly', policy.keepHourly], ['--keep-daily', policy.keepDaily],
+    ['--keep-weekly', policy.keepWeekly], ['--keep-monthly', policy.keepMonthly], ['--keep-yearly', policy.keepYearly],
+  ];
+  return [
+    'forget',
+    '--json',
+    ...counts.flatMap(([flag, n]) => (n ? [flag, String(n)] : [])),
+    ...(policy.keepWithin ? ['--keep-within', policy.keepWithin] : []),
+    ...policy.keepTags.flatMap((tag) => ['--keep-tag', tag]),
+    '--host', scope.hostname,
+    ...scope.paths.flatMap((path) => ['--path', path]),
+    ...(policy.prune ? ['--prune'] : []),
   ];
 }
 

@@ -1955,6 +1955,20 @@ export interface components {
             last_run_id: string | null;
             last_snapshot_id: string | null;
             last_error: string | null;
+            /** @description Apply the retention policy after each successful backup. */
+            retention_enabled: boolean;
+            retention_keep_last: number | null;
+            retention_keep_hourly: number | null;
+            retention_keep_daily: number | null;
+            retention_keep_weekly: number | null;
+            retention_keep_monthly: number | null;
+            retention_keep_yearly: number | null;
+            /** @description Keep every snapshot younger than this (restic duration, e.g. `30d`, `1y6m`). */
+            retention_keep_within: string | null;
+            /** @description Always keep snapshots carrying any of these tags. */
+            retention_keep_tags: string[];
+            /** @description Prune unreferenced data after forgetting (`forget --prune`). */
+            retention_prune: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -1990,6 +2004,39 @@ export interface components {
             notify_on_failure: boolean;
             remote_repo_path?: string | null;
             hostname_override?: string | null;
+            /**
+             * @description Apply the retention policy after each successful backup: `restic forget` (and `--prune`) over the snapshots of the same host and paths as the new snapshot. An enabled policy must keep something (422 otherwise). A retention failure leaves the backup successful, with a warning on the run.
+             * @default false
+             */
+            retention_enabled: boolean;
+            /** @default null */
+            retention_keep_last: number | null;
+            /** @default null */
+            retention_keep_hourly: number | null;
+            /** @default null */
+            retention_keep_daily: number | null;
+            /** @default null */
+            retention_keep_weekly: number | null;
+            /** @default null */
+            retention_keep_monthly: number | null;
+            /** @default null */
+            retention_keep_yearly: number | null;
+            /**
+             * @description Keep every snapshot younger than this (restic duration, e.g. `30d`, `1y6m`).
+             * @default null
+             * @example 30d
+             */
+            retention_keep_within: string | null;
+            /**
+             * @description Always keep snapshots carrying any of these tags.
+             * @default []
+             */
+            retention_keep_tags: string[];
+            /**
+             * @description Prune unreferenced data after forgetting (`forget --prune`).
+             * @default true
+             */
+            retention_prune: boolean;
         };
         /** @description Fields to change (at least one). */
         BackupJobUpdate: {
@@ -2013,6 +2060,23 @@ export interface components {
             notify_on_failure?: boolean;
             remote_repo_path?: string | null;
             hostname_override?: string | null;
+            /** @description Apply the retention policy after each successful backup: `restic forget` (and `--prune`) over the snapshots of the same host and paths as the new snapshot. An enabled policy must keep something (422 otherwise). A retention failure leaves the backup successful, with a warning on the run. */
+            retention_enabled?: boolean;
+            retention_keep_last?: number | null;
+            retention_keep_hourly?: number | null;
+            retention_keep_daily?: number | null;
+            retention_keep_weekly?: number | null;
+            retention_keep_monthly?: number | null;
+            retention_keep_yearly?: number | null;
+            /**
+             * @description Keep every snapshot younger than this (restic duration, e.g. `30d`, `1y6m`).
+             * @example 30d
+             */
+            retention_keep_within?: string | null;
+            /** @description Always keep snapshots carrying any of these tags. */
+            retention_keep_tags?: string[];
+            /** @description Prune unreferenced data after forgetting (`forget --prune`). */
+            retention_prune?: boolean;
         };
         /** @description Reserved for run options; no properties yet. The body may be absent or `{}`. */
         BackupJobRunRequest: Record<string, never>;
@@ -2084,6 +2148,14 @@ export interface components {
             } & {
                 [key: string]: unknown;
             }) | null;
+            /** @description What the retention step did after the backup (null when the job has no retention policy, or before it ran). A failed step is a warning, not a failure of the run. */
+            retention?: {
+                /** @description false when the step failed (see `warnings`). */
+                applied: boolean;
+                removed_snapshots: string[];
+                kept_snapshots: number;
+                pruned: boolean;
+            } | null;
             /** @description Non-fatal problems (e.g. unreadable files, a failed retention step that leaves the backup successful). */
             warnings: string[];
             /** @description Why the run failed (null unless `status` is `failed`). `code` is a stable machine code such as `restic_error`, `wrong_password`, `repo_not_found`, `repo_locked`, `host_key_mismatch`, `unreachable`, `disk_space_critical`, `timeout`, `cancelled`, `workflow_lost`. */

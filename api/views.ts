@@ -3,6 +3,7 @@ import { temporalUiLink } from '../common/temporal';
 import { SETTINGS, type SettingKey } from '../common/settings';
 import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, Host, OperationRun, Repo, RepoStatsSample, Snapshot, SshKey } from '../db/entities';
 import type { Row } from './pagination';
+import { retentionFieldsOf } from './retention-fields';
 import type { components } from './contract.gen';
 
 /**
@@ -92,6 +93,7 @@ export function backupJobView(job: BackupJob | Row<BackupJob>, names?: { repo: s
     last_run_id: job.lastRunId,
     last_snapshot_id: job.lastSnapshotId,
     last_error: job.lastError,
+    ...retentionFieldsOf(job),
     created_at: job.createdAt.toISOString(),
     updated_at: job.updatedAt.toISOString(),
   };
@@ -115,6 +117,7 @@ export function jobRunView(run: BackupJobRun, temporal: TemporalConfig, progress
     snapshot_id: run.snapshotId,
     summary: run.summary,
     progress: run.status === 'running' ? progress : null,
+    retention: run.retention as Schemas['JobRun']['retention'],
     warnings: run.warnings,
     failure: run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null,
     attempts: run.attempts,

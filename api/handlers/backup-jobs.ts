@@ -1,4 +1,5 @@
-import { BackupJob, BackupJobRun, Host, Repo } from '../../db/entities';
+import { keepsNewest, type RetentionPolicy } from '../../common/retention-policy';
+import { BackupJob, BackupJobRun, Host, Repo, retentionPolicyOf } from '../../db/entities';
 import { observeBackupRun, startBackupRun } from '../backup-runs';
 import { idFilter } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody } from '../context';
@@ -8,6 +9,7 @@ import { conflict, invalidField, notFound } from '../errors';
 import { findOr404, referenced } from '../lookup';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 import { localPathProblem, repositoryPathProblem } from '../paths';
+import { assignRetentionFields } from '../retention-fields';
 import { ACTIVE_RUN_STATUSES, respondWithRun } from '../runs';
 import { backupJobView, jobRunView } from '../views';
 
@@ -16,6 +18,13 @@ const POPULATE = ['repo', 'host'] as const;
 const findJob = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, BackupJob, id, 'backup job', { populate: POPULATE });
 const repoOf = async (ctx: ApiContext, id: number) => (await referenced(ctx.state.em, Repo, id, 'repo_id', 'repository')) as Repo;
 const hostOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ctx.state.em, Host, id, 'host_id', 'host');
+
+/** An enabled retention policy must keep the newest snapshots: one that could keep nothing is refused here, not found out later. */
+function checkRetention(job: BackupJob): void {
+  if (job.retentionEnabled && !keepsNewest(retentionPolicyOf(job) as RetentionPolicy)) {
+    throw invalidField('retention_enabled', 'an enabled retention policy must keep something: set retention_keep_last, _hourly, _daily, _weekly, _monthly, _yearly or _within (tags alone may keep nothing)');
+  }
+}
 
 function checkPaths(body: { source_paths?: string[]; remote_repo_path?: string | null }): void {
   body.source_paths?.forEach((path, index) => {
@@ -48,7 +57,6 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
   checkPaths(body);
   const repo = await repoOf(ctx, body.repo_id);
   const host = await hostOf(ctx, body.host_id);
-  if (isDryRun(ctx)) return respondDryRun(ctx);
   const job = ctx.state.em.create(BackupJob, {
     name: body.name,
     repo,
@@ -63,8 +71,11 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
     notifyOnFailure: body.notify_on_failure,
     remoteRepoPath: body.remote_repo_path ?? null,
     hostnameOverride: body.hostname_override ?? null,
-  });
-  await ctx.state.em.flush();
+  }, { persist: false });
+  assignRetentionFields(job, body);
+  checkRetention(job);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  await ctx.state.em.persist(job).flush();
   respondCreated(ctx, `/backup-jobs/${job.id}`, backupJobView(job));
 }
 
@@ -85,6 +96,8 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   if (body.notify_on_failure !== undefined) job.notifyOnFailure = body.notify_on_failure;
   if (body.remote_repo_path !== undefined) job.remoteRepoPath = body.remote_repo_path;
   if (body.hostname_override !== undefined) job.hostnameOverride = body.hostname_override;
+  assignRetentionFields(job, body);
+  checkRetention(job);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
   respond(ctx, 200, backupJobView(job));

@@ -5,7 +5,7 @@ export type RunTrigger = 'api' | 'schedule';
 
 /** One execution of a backup job; its id is part of the Temporal workflow id. */
 export class BackupJobRun {
-  [OptionalProps]?: 'summary';
+  [OptionalProps]?: 'summary' | 'retention';
   id!: string;
   jobId!: number;
   repoId!: number;
@@ -19,6 +19,8 @@ export class BackupJobRun {
   snapshotId: string | null = null;
   summary: Record<string, number> | null = null;
   warnings: Opt<string[]> = [];
+  /** What the retention step after the backup did (applied, removed snapshots, ...); null without a policy. */
+  retention: Record<string, unknown> | null = null;
   failureCode: string | null = null;
   failureMessage: string | null = null;
   attempts: Opt<number> = 0;
@@ -43,6 +45,7 @@ export const BackupJobRunSchema = new EntitySchema<BackupJobRun>({
     snapshotId: { type: 'string', nullable: true },
     summary: { type: 'json', nullable: true },
     warnings: { type: 'json' },
+    retention: { type: 'json', nullable: true },
     failureCode: { type: 'string', nullable: true },
     failureMessage: { type: 'text', nullable: true },
     attempts: { type: 'integer' },

@@ -1,4 +1,5 @@
 import { EntitySchema, type Opt } from '@mikro-orm/core';
+import type { RetentionPolicy } from '../../common/retention-policy';
 import { Host } from './host';
 import { Repo } from './repo';
 
@@ -25,6 +26,17 @@ export class BackupJob {
   lastRunId: string | null = null;
   lastSnapshotId: string | null = null;
   lastError: string | null = null;
+  /** Applied after each successful backup; an enabled policy keeps something (the API refuses one that would not). */
+  retentionEnabled: Opt<boolean> = false;
+  retentionKeepLast: number | null = null;
+  retentionKeepHourly: number | null = null;
+  retentionKeepDaily: number | null = null;
+  retentionKeepWeekly: number | null = null;
+  retentionKeepMonthly: number | null = null;
+  retentionKeepYearly: number | null = null;
+  retentionKeepWithin: string | null = null;
+  retentionKeepTags: Opt<string[]> = [];
+  retentionPrune: Opt<boolean> = true;
   createdAt: Opt<Date> = new Date();
   updatedAt: Opt<Date> = new Date();
 }
@@ -52,7 +64,33 @@ export const BackupJobSchema = new EntitySchema<BackupJob>({
     lastRunId: { type: 'uuid', nullable: true },
     lastSnapshotId: { type: 'string', nullable: true },
     lastError: { type: 'text', nullable: true },
+    retentionEnabled: { type: 'boolean' },
+    retentionKeepLast: { type: 'integer', nullable: true },
+    retentionKeepHourly: { type: 'integer', nullable: true },
+    retentionKeepDaily: { type: 'integer', nullable: true },
+    retentionKeepWeekly: { type: 'integer', nullable: true },
+    retentionKeepMonthly: { type: 'integer', nullable: true },
+    retentionKeepYearly: { type: 'integer', nullable: true },
+    retentionKeepWithin: { type: 'string', nullable: true },
+    retentionKeepTags: { type: 'json' },
+    retentionPrune: { type: 'boolean' },
     createdAt: { type: 'Date' },
     updatedAt: { type: 'Date', onUpdate: () => new Date() },
   },
 });
+
+/** The job's retention policy, or null when it has none enabled. */
+export function retentionPolicyOf(job: BackupJob): RetentionPolicy | null {
+  if (!job.retentionEnabled) return null;
+  return {
+    keepLast: job.retentionKeepLast,
+    keepHourly: job.retentionKeepHourly,
+    keepDaily: job.retentionKeepDaily,
+    keepWeekly: job.retentionKeepWeekly,
+    keepMonthly: job.retentionKeepMonthly,
+    keepYearly: job.retentionKeepYearly,
+    keepWithin: job.retentionKeepWithin,
+    keepTags: job.retentionKeepTags,
+    prune: job.retentionPrune,
+  };
+}

@@ -2,6 +2,7 @@ import { Migration20261203000000_initial } from './Migration20261203000000_initi
 import { Migration20261203120000_security } from './Migration20261203120000_security';
 import { Migration20261203190000_repo_stats } from './Migration20261203190000_repo_stats';
 import { Migration20261204000000_operation_runs } from './Migration20261204000000_operation_runs';
+import { Migration20261204010000_retention } from './Migration20261204010000_retention';
 
 /** Every migration, in order; listed explicitly so bundlers and test runners need no file discovery. */
 export const migrationsList = [
@@ -9,4 +10,5 @@ export const migrationsList = [
   { name: 'Migration20261203120000_security', class: Migration20261203120000_security },
   { name: 'Migration20261203190000_repo_stats', class: Migration20261203190000_repo_stats },
   { name: 'Migration20261204000000_operation_runs', class: Migration20261204000000_operation_runs },
+  { name: 'Migration20261204010000_retention', class: Migration20261204010000_retention },
 ];

@@ -90,6 +90,16 @@ describe('create, read, update, delete', () => {
       last_run_id: null,
       last_snapshot_id: null,
       last_error: null,
+      retention_enabled: false,
+      retention_keep_last: null,
+      retention_keep_hourly: null,
+      retention_keep_daily: null,
+      retention_keep_weekly: null,
+      retention_keep_monthly: null,
+      retention_keep_yearly: null,
+      retention_keep_within: null,
+      retention_keep_tags: [],
+      retention_prune: true,
       created_at: expect.stringMatching(ISO),
       updated_at: expect.stringMatching(ISO),
     });
@@ -203,7 +213,7 @@ describe('validation at creation: 422 naming the field, nothing created', () => 
     ['a tag with a space', { tags: ['bad tag'] }, 'tags[0]'],
     ['a tag with a comma', { tags: ['ok', 'a,b'] }, 'tags[1]'],
     ['a tag with shell characters', { tags: ['$(reboot)'] }, 'tags[0]'],
-    ['an unknown field', { retention_keep_last: 3 }, 'retention_keep_last'],
+    ['an unknown field', { retention_keep_everything: 3 }, 'retention_keep_everything'],
   ];
   test.each(cases)('%s', async (_what, change, field) => {
     const before = await jobRows();
