@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mintAdminToken } from '../../db/first-admin';
 import { SecretBox } from '../../db/secret-box';
@@ -40,23 +40,29 @@ describe('npm run admin-token', () => {
 });
 
 describe('npm run setting', () => {
+  // Asynchronous: the API under test runs in this process and must keep answering meanwhile
+  // (a blocked event loop lets its idle keep-alive sockets expire under the client).
   const setting = (...args: string[]) =>
-    spawnSync(process.execPath, ['scripts/bootstrap.mjs', 'setting', ...args], { env: { ...process.env, DATABASE_URL: h.config.databaseUrl }, encoding: 'utf8' });
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['scripts/bootstrap.mjs', 'setting', ...args], { env: { ...process.env, DATABASE_URL: h.config.databaseUrl } }, (error, stdout, stderr) =>
+        resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
 
   test('switches the API back on after it was switched off through the API', async () => {
     expect((await h.api.put('/settings/api_enabled', { value: false })).status).toBe(200);
     expect((await h.api.get('/me')).status).toBe(503);
-    const enabled = setting('api_enabled', 'true');
+    const enabled = await setting('api_enabled', 'true');
     expect({ status: enabled.status, stdout: enabled.stdout }).toEqual({ status: 0, stdout: 'true\n' });
     expect((await h.api.get('/me')).status).toBe(200);
-    expect(setting('api_enabled').stdout).toBe('true\n');
+    expect((await setting('api_enabled')).stdout).toBe('true\n');
   });
 
   test('refuses unknown keys and values of the wrong type, changing nothing', async () => {
-    const unknown = setting('no_such_setting', '1');
+    const unknown = await setting('no_such_setting', '1');
     expect(unknown.status).not.toBe(0);
     expect(unknown.stderr).toMatch(/unknown setting/);
-    const wrong = setting('cron_run_minute', '60');
+    const wrong = await setting('cron_run_minute', '60');
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toMatch(/between 0 and 59/);
     expect((await h.api.get('/settings/cron_run_minute')).body.data.value).toBe(0);
