@@ -7,6 +7,8 @@ export interface ExecOptions {
   stdin?: string;
   env?: Record<string, string>;
   onStdoutLine?: (line: string) => void;
+  /** Raw stdout instead of lines, for output that is one huge line (a restic tree blob). */
+  onStdoutChunk?: (chunk: Buffer) => void;
   onStderrLine?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -29,7 +31,7 @@ export const localExecutor: Executor = (argv, options) =>
     const child = spawn(command, args, { env: { ...env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
     const out = lineSplitter((l) => options.onStdoutLine?.(l));
     const err = lineSplitter((l) => options.onStderrLine?.(l));
-    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stdout.on('data', (c: Buffer) => (options.onStdoutChunk ? options.onStdoutChunk(c) : out.push(c)));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.stdin.on('error', () => undefined); // the command may exit before reading stdin
     child.stdin.end(options.stdin ?? '');
@@ -66,7 +68,7 @@ export function sshExecutor(client: Client): Executor {
           stream.close();
         };
         options.signal?.addEventListener('abort', onAbort, { once: true });
-        stream.on('data', (c: Buffer) => out.push(c));
+        stream.on('data', (c: Buffer) => (options.onStdoutChunk ? options.onStdoutChunk(c) : out.push(c)));
         stream.stderr.on('data', (c: Buffer) => err.push(c));
         stream.on('exit', (code: number | null) => {
           exitCode = code;

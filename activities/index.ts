@@ -6,6 +6,7 @@ import { maintenanceActivities } from './maintenance';
 import { recordActivities } from './records';
 import { repositoryActivities } from './repository';
 import { retentionActivities } from './retention';
+import { snapshotBrowseActivities } from './snapshot-browse';
 
 export type { ActivityDeps } from './deps';
 
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...lockActivities(deps),
     ...maintenanceActivities(deps),
     ...retentionActivities(deps),
+    ...snapshotBrowseActivities(deps),
   };
 }
 

@@ -29,6 +29,8 @@ export interface ResticResult {
 export interface RunResticOptions {
   onJson?: (message: Record<string, unknown>) => void;
   onOtherStdout?: (line: string) => void;
+  /** Raw stdout, unsplit (then the line callbacks above see none of it). */
+  onStdoutChunk?: (chunk: Buffer) => void;
   /** Plain (not JSON) stderr lines, besides being kept for error messages. */
   onOtherStderr?: (line: string) => void;
   env?: Record<string, string>;
@@ -104,6 +106,7 @@ export async function runRestic(
     stdin: access.passwordFile ? '' : `${access.password}\n`,
     env: { RESTIC_PROGRESS_FPS: '1', ...options.env },
     signal: options.signal,
+    onStdoutChunk: options.onStdoutChunk,
     onStdoutLine: (line) => {
       const message = parseJsonObject(line);
       if (!message) return options.onOtherStdout?.(line);

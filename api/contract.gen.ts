@@ -487,7 +487,7 @@ export interface paths {
         };
         /**
          * List files of a snapshot
-         * @description `restic ls --json` of one directory of the snapshot (or of the whole subtree with `recursive=true`), directories first then by name.
+         * @description One directory level of the snapshot, read from restic's trees by a worker and paginated in restic's order (by name, bytewise). The directory is streamed, so a directory of any size is listed in bounded memory. A name that is not valid UTF-8 is shown with U+FFFD in `name`/`path` and exactly in `name_base64`/`path_base64`; give `path_base64` to list such a directory. 404 when the path is not in the snapshot, 422 when it is not a directory.
          */
         get: operations["listSnapshotFiles"];
         put?: never;
@@ -1890,26 +1890,36 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** @description A node of `restic ls --json`. */
+        /** @description A node of a snapshot's tree (the fields of `restic ls --json`, plus the exact bytes of names that are not UTF-8). */
         SnapshotFile: {
+            /** @description The name; bytes that are not valid UTF-8 show as U+FFFD (see `name_base64`). */
             name: string;
+            /** @description Present only when the name is not valid UTF-8: its exact bytes, base64. */
+            name_base64?: string;
             /** @enum {string} */
             type: "file" | "dir" | "symlink" | "dev" | "chardev" | "fifo" | "socket" | "irregular";
             path: string;
+            /** @description Present only when the path is not valid UTF-8: its exact bytes, base64. */
+            path_base64?: string;
             /** @description Files only. */
             size?: number;
             mode?: number;
+            /** @example -rw-r--r-- */
             permissions?: string;
             uid?: number;
             gid?: number;
+            user?: string;
+            group?: string;
+            inode?: number;
+            links?: number;
+            /** @description Symlinks only. */
+            linktarget?: string;
             /** Format: date-time */
             mtime?: string;
             /** Format: date-time */
             atime?: string;
             /** Format: date-time */
             ctime?: string;
-        } & {
-            [key: string]: unknown;
         };
         SnapshotTagsUpdate: {
             /** @description Tags to set, add or remove. With `set`, an empty list removes every tag; with `add`/`remove` it must not be empty (422). */
@@ -4809,10 +4819,10 @@ export interface operations {
                 page?: components["parameters"]["Page"];
                 /** @description Items per page (hard cap 200). */
                 per_page?: components["parameters"]["PerPage"];
-                /** @description Directory to list. */
+                /** @description Directory to list (absolute, as in the snapshot); `/` when neither it nor `path_base64` is given. */
                 path?: string;
-                /** @description List the whole subtree. */
-                recursive?: boolean;
+                /** @description The directory as the base64 of its exact bytes, for paths that are not valid UTF-8 (instead of `path`). */
+                path_base64?: string;
             };
             header?: never;
             path: {
@@ -4840,7 +4850,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -16,6 +16,8 @@ export const FailureType = {
   SshError: 'SshError',
   InvalidConfiguration: 'InvalidConfiguration',
   SnapshotNotFound: 'SnapshotNotFound',
+  PathNotFound: 'PathNotFound',
+  NotADirectory: 'NotADirectory',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -31,6 +33,8 @@ export const NON_RETRYABLE_FAILURES: FailureTypeName[] = [
   FailureType.SshAuthFailed,
   FailureType.InvalidConfiguration,
   FailureType.SnapshotNotFound,
+  FailureType.PathNotFound,
+  FailureType.NotADirectory,
 ];
 
 /** The snake_case code the API shows for a failure type (`WrongPassword` -> `wrong_password`). */

@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { DirectoryPage } from '../activities/snapshot-browse';
 import { NON_RETRYABLE_FAILURES } from '../common/failures';
 
 // The caller waits for these: one attempt, and a failure goes straight back to it.
@@ -29,4 +30,9 @@ export async function repositoryStatsRead(input: { repoId: number; mode: string 
 /** Reloads a repository's snapshot catalogue from restic. */
 export async function snapshotCatalogueRefresh(input: { repoId: number }): Promise<{ count: number }> {
   return refresh.refreshSnapshotCatalogue(input);
+}
+
+/** Reads one page of one directory of a snapshot. */
+export async function snapshotBrowse(input: { repoId: number; tree: string; pathBase64: string; offset: number; limit: number }): Promise<DirectoryPage> {
+  return once.listSnapshotDirectory(input);
 }

@@ -40,6 +40,7 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   getRepoStatsHistory: repoStats.getRepoStatsHistory,
   updateSnapshotTags: snapshots.updateSnapshotTags,
   deleteSnapshot: snapshots.deleteSnapshot,
+  listSnapshotFiles: snapshots.listSnapshotFiles,
   checkRepo: repoRuns.checkRepo,
   listRepoRuns: repoRuns.listRepoRuns,
   getRepoRun: repoRuns.getRepoRun,

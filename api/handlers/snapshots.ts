@@ -1,6 +1,6 @@
 import { FailureType } from '../../common/failures';
 import { Snapshot } from '../../db/entities';
-import { snapshotCatalogueRefresh, snapshotRetag } from '../../workflows/repository';
+import { snapshotBrowse, snapshotCatalogueRefresh, snapshotRetag } from '../../workflows/repository';
 import { snapshotDelete } from '../../workflows/repository-maintenance';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import { authOf, type ApiContext, type RequestBody } from '../context';
@@ -119,4 +119,32 @@ export async function deleteSnapshot(ctx: ApiContext): Promise<void> {
     busy: `snapshot ${snapshot.shortId} of repository ${repo.id} is already being deleted`,
   }, ctx.state.idempotencyKey);
   await respondWithOperationRun(ctx, run);
+}
+
+/** One page of one directory of a snapshot, read by a worker from restic's trees. */
+export async function listSnapshotFiles(ctx: ApiContext): Promise<void> {
+  const { query } = ctx.state;
+  if (query.path !== undefined && query.path_base64 !== undefined) throw invalidField('path_base64', 'give either path or path_base64, not both');
+  const pathBytes = typeof query.path_base64 === 'string' ? Buffer.from(query.path_base64, 'base64') : Buffer.from(String(query.path ?? '/'), 'utf8');
+  if (pathBytes[0] !== 0x2f) throw invalidField(query.path_base64 !== undefined ? 'path_base64' : 'path', 'must be an absolute path');
+  const repo = await findRepo(ctx, ctx.state.params.id as number);
+  const snapshot = await findSnapshot(ctx, repo.id);
+  const page = pageOf(query);
+  let listed;
+  try {
+    listed = await executeWorkflow(ctx.services, snapshotBrowse, {
+      workflowId: oneOffWorkflowId(`snapshot-browse-${repo.id}`),
+      args: [{ repoId: repo.id, tree: snapshot.tree, pathBase64: pathBytes.toString('base64'), offset: page.offset, limit: page.perPage }],
+      typedSearchAttributes: [
+        { key: RunKindKey, value: 'snapshot-browse' },
+        { key: RepoIdKey, value: String(repo.id) },
+      ],
+    });
+  } catch (error) {
+    const failure = applicationFailureOf(error);
+    if (failure?.type === FailureType.PathNotFound) throw notFound(failure.message.replace(/ is not in the snapshot$/, ` in snapshot ${snapshot.shortId}`));
+    if (failure?.type === FailureType.NotADirectory) throw invalidField(query.path_base64 !== undefined ? 'path_base64' : 'path', failure.message);
+    throw resticError(error);
+  }
+  respond(ctx, 200, listed.entries, pageMeta(page, listed.total));
 }

@@ -14,7 +14,6 @@ import { startHarness, type Harness } from '../support/harness';
 const NOT_IMPLEMENTED = [
   'listWebhooks', 'createWebhook', 'listWebhookEvents', 'getWebhook', 'updateWebhook', 'deleteWebhook',
   'testWebhook', 'listWebhookDeliveries', 'redeliverWebhookDelivery',
-  'listSnapshotFiles',
   'listCopyJobs', 'createCopyJob', 'getCopyJob', 'updateCopyJob', 'deleteCopyJob', 'runCopyJob',
   'listRestores', 'createRestore', 'getRestore',
   'listSchedulerTasks', 'listBackupSchedules', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',
