@@ -17,10 +17,21 @@ function keyError(code: string, message: string): ApiError {
 
 /**
  * A new ed25519 key pair, in OpenSSH format. Node generates it: ssh2's own generator writes
- * about one key in 300 that its parser then rejects as malformed.
+ * about one key in 300 that its parser then rejects as malformed. The halves come out encoded
+ * (DER) from the generation itself: exporting the generated KeyObject afterwards can deadlock
+ * Node when garbage collection frees the generation job meanwhile (both take the key's mutex).
  */
 export function generateKey(comment: string): KeyMaterial {
-  return describe(openSshEd25519(generateKeyPairSync('ed25519').privateKey, comment), comment);
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519', {
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+  });
+  return describe(openSshEd25519(rawEd25519(privateKey), rawEd25519(publicKey), comment), comment);
+}
+
+/** An ed25519 key's 32 raw bytes: the end of its PKCS#8 (seed) or SPKI (public key) DER. */
+function rawEd25519(der: Buffer): Buffer {
+  return der.subarray(der.length - 32);
 }
 
 /**
@@ -83,17 +94,18 @@ function convertPkcs8(pem: string, passphrase: string | null, comment: string): 
     case 'ec':
       return key.export({ type: 'sec1', format: 'pem' }).toString();
     case 'ed25519':
-      return openSshEd25519(key, comment);
+      return openSshEd25519(
+        rawEd25519(key.export({ type: 'pkcs8', format: 'der' })),
+        rawEd25519(createPublicKey(key).export({ type: 'spki', format: 'der' })),
+        comment,
+      );
     default:
       throw keyError('invalid_private_key', `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
   }
 }
 
-/** Writes an ed25519 key in the unencrypted `openssh-key-v1` container. */
-function openSshEd25519(key: KeyObject, comment: string): string {
-  const jwk = key.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d ?? '', 'base64url');
-  const pub = Buffer.from(jwk.x ?? '', 'base64url');
+/** Writes an ed25519 key (its seed and public key) in the unencrypted `openssh-key-v1` container. */
+function openSshEd25519(seed: Buffer, pub: Buffer, comment: string): string {
   const string = (b: Buffer | string) => {
     const data = typeof b === 'string' ? Buffer.from(b) : b;
     const length = Buffer.alloc(4);
