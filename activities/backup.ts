@@ -1,12 +1,20 @@
 import { Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { BackupJob, BackupJobRun } from '../db/entities';
+import type { RetentionPolicy } from '../common/retention-policy';
+import { BackupJob, BackupJobRun, retentionPolicyOf } from '../db/entities';
 import { withResticSession } from './access';
 import type { ActivityDeps } from './deps';
 import { typedFailure } from './failure';
 import { whileHeartbeating } from './heartbeat';
 import { backupArgs, ResticExit, resticFailure, runRestic } from './restic';
 import { withStaleLockRecovery } from './stale-locks';
+
+/** What a run of a job does besides the backup, as the job stands when the run starts. */
+export interface BackupPlan {
+  retention: RetentionPolicy | null;
+  preHook: string[] | null;
+  postHook: string[] | null;
+}
 
 export interface BackupOutcome {
   snapshotId: string;
@@ -36,6 +44,12 @@ function pick(message: Record<string, unknown>, fields: string[]): Record<string
 /** Runs `restic backup` for one job, locally or on the job's host, heartbeating restic's progress. */
 export function backupActivities(deps: ActivityDeps) {
   return {
+    async planBackupRun({ jobId }: { jobId: number }): Promise<BackupPlan> {
+      const job = await deps.orm.em.fork().findOne(BackupJob, jobId);
+      if (!job) throw typedFailure(FailureType.InvalidConfiguration, `backup job ${jobId} no longer exists`);
+      return { retention: retentionPolicyOf(job), preHook: job.preHookCommand, postHook: job.postHookCommand };
+    },
+
     async runBackup({ runId, jobId }: { runId: string; jobId: number }): Promise<BackupOutcome> {
       const context = Context.current();
       const em = deps.orm.em.fork();

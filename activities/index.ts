@@ -1,6 +1,7 @@
 import { backupActivities } from './backup';
 import { connectionTestActivities } from './connection-tests';
 import type { ActivityDeps } from './deps';
+import { hookActivities } from './hooks';
 import { lockActivities } from './locks';
 import { maintenanceActivities } from './maintenance';
 import { recordActivities } from './records';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...repositoryActivities(deps),
     ...connectionTestActivities(deps),
     ...lockActivities(deps),
+    ...hookActivities(deps),
     ...maintenanceActivities(deps),
     ...retentionActivities(deps),
     ...snapshotBrowseActivities(deps),

@@ -8,6 +8,7 @@ export interface RunSucceeded {
   summary: Record<string, number>;
   warnings: string[];
   retention?: Record<string, unknown> | null;
+  hooks?: Record<string, unknown> | null;
   events?: EventRecord[];
 }
 
@@ -15,6 +16,7 @@ export interface RunFailed {
   runId: string;
   code: string;
   message: string;
+  hooks?: Record<string, unknown> | null;
 }
 
 /** An event for the outbox, written in the same transaction as the outcome it reports. */
@@ -105,6 +107,7 @@ export function recordActivities({ orm }: ActivityDeps) {
         run.summary = outcome.summary;
         run.warnings = outcome.warnings;
         run.retention = outcome.retention ?? null;
+        run.hooks = outcome.hooks ?? null;
         if (job && job.lastRunId === run.id) {
           job.lastStatus = 'success';
           job.lastSnapshotId = outcome.snapshotId;
@@ -119,6 +122,7 @@ export function recordActivities({ orm }: ActivityDeps) {
         run.finishedAt = new Date();
         run.failureCode = outcome.code;
         run.failureMessage = outcome.message;
+        run.hooks = outcome.hooks ?? null;
         if (job && job.lastRunId === run.id) {
           job.lastStatus = 'failed';
           job.lastError = outcome.message;

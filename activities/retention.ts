@@ -1,6 +1,6 @@
 import type { RetentionPolicy } from '../common/retention-policy';
 import { FailureType } from '../common/failures';
-import { BackupJob, retentionPolicyOf } from '../db/entities';
+import { BackupJob } from '../db/entities';
 import { withResticSession } from './access';
 import type { ActivityDeps } from './deps';
 import { typedFailure } from './failure';
@@ -21,7 +21,7 @@ interface ForgetGroup {
   remove?: { id: string }[] | null;
 }
 
-/** The retention step of backup runs: what a run will apply, and `restic forget` by the job's policy. */
+/** The retention step of backup runs: `restic forget` by the job's policy. */
 export function retentionActivities(deps: ActivityDeps) {
   const loadJob = async (jobId: number) => {
     const job = await deps.orm.em.fork().findOne(BackupJob, jobId, { populate: ['repo', 'repo.sshHost', 'repo.sshHost.sshKey', 'host', 'host.sshKey'] });
@@ -30,11 +30,6 @@ export function retentionActivities(deps: ActivityDeps) {
   };
 
   return {
-    /** The job's retention policy as it stands when the run starts (null: none). */
-    async planBackupRun({ jobId }: { jobId: number }): Promise<{ retention: RetentionPolicy | null }> {
-      return { retention: retentionPolicyOf(await loadJob(jobId)) };
-    },
-
     /**
      * Applies `policy` where the job runs, to the snapshots of the same host and paths as the one
      * the backup just made (read from restic itself); the new snapshot is among those kept.

@@ -1979,6 +1979,10 @@ export interface components {
             retention_keep_tags: string[];
             /** @description Prune unreferenced data after forgetting (`forget --prune`). */
             retention_prune: boolean;
+            /** @description Program and arguments run before the backup (null = none). */
+            pre_hook_command: string[] | null;
+            /** @description Program and arguments run after the backup, whatever its outcome (null = none). */
+            post_hook_command: string[] | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -2047,6 +2051,26 @@ export interface components {
              * @default true
              */
             retention_prune: boolean;
+            /**
+             * @description Run before the backup: argv of an allowed program (setting `hook_allowed_commands`), run without a shell, on the job's host (or the worker for local jobs), with `BCP_JOB_ID`, `BCP_RUN_ID` and `BCP_HOOK_PHASE` in its environment. A non-zero exit fails the run (`pre_hook_failed`) before restic starts; the post hook still runs.
+             * @default null
+             * @example [
+             *       "/usr/bin/systemctl",
+             *       "stop",
+             *       "postgresql"
+             *     ]
+             */
+            pre_hook_command: string[] | null;
+            /**
+             * @description Run after the backup, whatever its outcome (also after a failed pre hook), like the pre hook, with `BCP_RUN_STATUS` (`success` or `failed`) and `BCP_SNAPSHOT_ID` too. A failure is a warning on the run. Runs even when the worker died during the backup: the workflow resumes on another worker.
+             * @default null
+             * @example [
+             *       "/usr/bin/systemctl",
+             *       "start",
+             *       "postgresql"
+             *     ]
+             */
+            post_hook_command: string[] | null;
         };
         /** @description Fields to change (at least one). */
         BackupJobUpdate: {
@@ -2087,9 +2111,33 @@ export interface components {
             retention_keep_tags?: string[];
             /** @description Prune unreferenced data after forgetting (`forget --prune`). */
             retention_prune?: boolean;
+            /**
+             * @description Run before the backup: argv of an allowed program (setting `hook_allowed_commands`), run without a shell, on the job's host (or the worker for local jobs), with `BCP_JOB_ID`, `BCP_RUN_ID` and `BCP_HOOK_PHASE` in its environment. A non-zero exit fails the run (`pre_hook_failed`) before restic starts; the post hook still runs.
+             * @example [
+             *       "/usr/bin/systemctl",
+             *       "stop",
+             *       "postgresql"
+             *     ]
+             */
+            pre_hook_command?: string[] | null;
+            /**
+             * @description Run after the backup, whatever its outcome (also after a failed pre hook), like the pre hook, with `BCP_RUN_STATUS` (`success` or `failed`) and `BCP_SNAPSHOT_ID` too. A failure is a warning on the run. Runs even when the worker died during the backup: the workflow resumes on another worker.
+             * @example [
+             *       "/usr/bin/systemctl",
+             *       "start",
+             *       "postgresql"
+             *     ]
+             */
+            post_hook_command?: string[] | null;
         };
         /** @description Reserved for run options; no properties yet. The body may be absent or `{}`. */
         BackupJobRunRequest: Record<string, never>;
+        HookResult: {
+            /** @description The program's exit status (null when it could not be started or was killed). */
+            exit_code: number | null;
+            /** @description The last lines of its output (stdout and stderr). */
+            output: string;
+        };
         /** @description One run of a backup job (a Temporal workflow). */
         JobRun: {
             /**
@@ -2158,6 +2206,11 @@ export interface components {
             } & {
                 [key: string]: unknown;
             }) | null;
+            /** @description What the job's hooks did (null when it has none); a hook that did not run is absent. */
+            hooks?: {
+                pre?: components["schemas"]["HookResult"];
+                post?: components["schemas"]["HookResult"];
+            } | null;
             /** @description What the retention step did after the backup (null when the job has no retention policy, or before it ran). A failed step is a warning, not a failure of the run. */
             retention?: {
                 /** @description false when the step failed (see `warnings`). */
@@ -3049,7 +3102,7 @@ export interface components {
         /** @description A setting exposed through the API. */
         Setting: {
             /** @enum {string} */
-            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour";
+            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands";
             value: components["schemas"]["SettingValue"];
             /** @enum {string} */
             type: "string" | "integer" | "boolean" | "string_list";

@@ -94,6 +94,8 @@ export function backupJobView(job: BackupJob | Row<BackupJob>, names?: { repo: s
     last_snapshot_id: job.lastSnapshotId,
     last_error: job.lastError,
     ...retentionFieldsOf(job),
+    pre_hook_command: job.preHookCommand,
+    post_hook_command: job.postHookCommand,
     created_at: job.createdAt.toISOString(),
     updated_at: job.updatedAt.toISOString(),
   };
@@ -117,6 +119,7 @@ export function jobRunView(run: BackupJobRun, temporal: TemporalConfig, progress
     snapshot_id: run.snapshotId,
     summary: run.summary,
     progress: run.status === 'running' ? progress : null,
+    hooks: run.hooks as Schemas['JobRun']['hooks'],
     retention: run.retention as Schemas['JobRun']['retention'],
     warnings: run.warnings,
     failure: run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null,

@@ -18,6 +18,8 @@ export const FailureType = {
   SnapshotNotFound: 'SnapshotNotFound',
   PathNotFound: 'PathNotFound',
   NotADirectory: 'NotADirectory',
+  HookFailed: 'HookFailed',
+  HookNotAllowed: 'HookNotAllowed',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -35,6 +37,8 @@ export const NON_RETRYABLE_FAILURES: FailureTypeName[] = [
   FailureType.SnapshotNotFound,
   FailureType.PathNotFound,
   FailureType.NotADirectory,
+  FailureType.HookFailed,
+  FailureType.HookNotAllowed,
 ];
 
 /** The snake_case code the API shows for a failure type (`WrongPassword` -> `wrong_password`). */

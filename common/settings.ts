@@ -40,6 +40,10 @@ export const SETTINGS = {
   maintenance_vacuum_enabled: { type: 'boolean', default: false, description: 'Enable the database maintenance task.' },
   maintenance_vacuum_day: day('Day of the maintenance task (1 = Monday ... 7 = Sunday).'),
   maintenance_vacuum_hour: hour('Hour of the maintenance task.', 4),
+  hook_allowed_commands: {
+    type: 'string_list', default: [], pattern: /^\/[^\s]+$/, patternHint: 'an absolute path without spaces',
+    description: 'Programs backup jobs may run as pre and post hooks (absolute paths; empty = no hooks).',
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -18,3 +18,9 @@ export function describeFailure(error: unknown): FailureDescription {
 export function runFailure(failure: FailureDescription): ApplicationFailure {
   return ApplicationFailure.create({ type: failure.code, message: failure.message, nonRetryable: true });
 }
+
+/** The details an activity attached to its typed failure (e.g. a hook's exit code and output). */
+export function failureDetails<T>(error: unknown): T | null {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  return cause instanceof ApplicationFailure ? ((cause.details?.[0] as T | undefined) ?? null) : null;
+}

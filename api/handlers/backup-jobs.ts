@@ -1,4 +1,5 @@
 import { keepsNewest, type RetentionPolicy } from '../../common/retention-policy';
+import { readSettings } from '../../common/settings';
 import { BackupJob, BackupJobRun, Host, Repo, retentionPolicyOf } from '../../db/entities';
 import { observeBackupRun, startBackupRun } from '../backup-runs';
 import { idFilter } from '../auth/resource-scope';
@@ -23,6 +24,19 @@ const hostOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ct
 function checkRetention(job: BackupJob): void {
   if (job.retentionEnabled && !keepsNewest(retentionPolicyOf(job) as RetentionPolicy)) {
     throw invalidField('retention_enabled', 'an enabled retention policy must keep something: set retention_keep_last, _hourly, _daily, _weekly, _monthly, _yearly or _within (tags alone may keep nothing)');
+  }
+}
+
+/** Hooks a request sets run only programs of the allow-list (setting `hook_allowed_commands`). */
+async function checkHooks(ctx: ApiContext, body: { pre_hook_command?: string[] | null; post_hook_command?: string[] | null }): Promise<void> {
+  const hooks = [['pre_hook_command', body.pre_hook_command], ['post_hook_command', body.post_hook_command]] as const;
+  if (hooks.every(([, argv]) => !argv)) return;
+  const { hook_allowed_commands: allowed } = await readSettings(ctx.state.em, ['hook_allowed_commands']);
+  for (const [field, argv] of hooks) {
+    const program = argv?.[0];
+    if (program !== undefined && !allowed.includes(program)) {
+      throw invalidField(field, `${program} is not an allowed hook program (setting hook_allowed_commands)`);
+    }
   }
 }
 
@@ -73,7 +87,10 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
     hostnameOverride: body.hostname_override ?? null,
   }, { persist: false });
   assignRetentionFields(job, body);
+  job.preHookCommand = body.pre_hook_command ?? null;
+  job.postHookCommand = body.post_hook_command ?? null;
   checkRetention(job);
+  await checkHooks(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.persist(job).flush();
   respondCreated(ctx, `/backup-jobs/${job.id}`, backupJobView(job));
@@ -97,7 +114,10 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   if (body.remote_repo_path !== undefined) job.remoteRepoPath = body.remote_repo_path;
   if (body.hostname_override !== undefined) job.hostnameOverride = body.hostname_override;
   assignRetentionFields(job, body);
+  if (body.pre_hook_command !== undefined) job.preHookCommand = body.pre_hook_command;
+  if (body.post_hook_command !== undefined) job.postHookCommand = body.post_hook_command;
   checkRetention(job);
+  await checkHooks(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
   respond(ctx, 200, backupJobView(job));

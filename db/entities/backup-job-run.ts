@@ -5,7 +5,7 @@ export type RunTrigger = 'api' | 'schedule';
 
 /** One execution of a backup job; its id is part of the Temporal workflow id. */
 export class BackupJobRun {
-  [OptionalProps]?: 'summary' | 'retention';
+  [OptionalProps]?: 'summary' | 'retention' | 'hooks';
   id!: string;
   jobId!: number;
   repoId!: number;
@@ -21,6 +21,8 @@ export class BackupJobRun {
   warnings: Opt<string[]> = [];
   /** What the retention step after the backup did (applied, removed snapshots, ...); null without a policy. */
   retention: Record<string, unknown> | null = null;
+  /** What the pre and post hooks did (exit code, output tail); null for a job without hooks. */
+  hooks: Record<string, unknown> | null = null;
   failureCode: string | null = null;
   failureMessage: string | null = null;
   attempts: Opt<number> = 0;
@@ -46,6 +48,7 @@ export const BackupJobRunSchema = new EntitySchema<BackupJobRun>({
     summary: { type: 'json', nullable: true },
     warnings: { type: 'json' },
     retention: { type: 'json', nullable: true },
+    hooks: { type: 'json', nullable: true },
     failureCode: { type: 'string', nullable: true },
     failureMessage: { type: 'text', nullable: true },
     attempts: { type: 'integer' },

@@ -37,6 +37,9 @@ export class BackupJob {
   retentionKeepWithin: string | null = null;
   retentionKeepTags: Opt<string[]> = [];
   retentionPrune: Opt<boolean> = true;
+  /** Argv of the programs run before and after the backup (an allowed program, never a shell line). */
+  preHookCommand: string[] | null = null;
+  postHookCommand: string[] | null = null;
   createdAt: Opt<Date> = new Date();
   updatedAt: Opt<Date> = new Date();
 }
@@ -74,6 +77,8 @@ export const BackupJobSchema = new EntitySchema<BackupJob>({
     retentionKeepWithin: { type: 'string', nullable: true },
     retentionKeepTags: { type: 'json' },
     retentionPrune: { type: 'boolean' },
+    preHookCommand: { type: 'json', nullable: true },
+    postHookCommand: { type: 'json', nullable: true },
     createdAt: { type: 'Date' },
     updatedAt: { type: 'Date', onUpdate: () => new Date() },
   },

@@ -3,6 +3,7 @@ import { Migration20261203120000_security } from './Migration20261203120000_secu
 import { Migration20261203190000_repo_stats } from './Migration20261203190000_repo_stats';
 import { Migration20261204000000_operation_runs } from './Migration20261204000000_operation_runs';
 import { Migration20261204010000_retention } from './Migration20261204010000_retention';
+import { Migration20261204020000_hooks } from './Migration20261204020000_hooks';
 
 /** Every migration, in order; listed explicitly so bundlers and test runners need no file discovery. */
 export const migrationsList = [
@@ -11,4 +12,5 @@ export const migrationsList = [
   { name: 'Migration20261203190000_repo_stats', class: Migration20261203190000_repo_stats },
   { name: 'Migration20261204000000_operation_runs', class: Migration20261204000000_operation_runs },
   { name: 'Migration20261204010000_retention', class: Migration20261204010000_retention },
+  { name: 'Migration20261204020000_hooks', class: Migration20261204020000_hooks },
 ];

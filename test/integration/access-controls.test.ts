@@ -283,6 +283,7 @@ describe('the settings routes', () => {
     'app_name',
     'app_url',
     'cron_run_minute',
+    'hook_allowed_commands',
     'integrity_check_day',
     'integrity_check_enabled',
     'integrity_check_hour',
@@ -296,7 +297,7 @@ describe('the settings routes', () => {
     'weekly_report_hour',
   ];
 
-  test('the list holds the 20 settings ordered by key, paginated', async () => {
+  test('the list holds the 21 settings ordered by key, paginated', async () => {
     const all = await h.api.get('/settings');
     expect(all.status).toBe(200);
     expect(all.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS);
