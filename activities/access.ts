@@ -45,9 +45,8 @@ export function repositoryPassword(repo: Repo, secrets: SecretBox): string {
 }
 
 /**
- * Opens a repository from the worker. For `sftp:` repositories the key and the pinned host key
- * of the repository's SSH host are written to a private temporary directory for OpenSSH, and
- * removed afterwards.
+ * Opens a repository from the worker. For `sftp:` repositories OpenSSH gets the key and the
+ * pinned host key of the repository's SSH host (see withOpenSsh).
  */
 export async function withRepositoryAccess<T>(
   repo: Repo,
@@ -56,25 +55,34 @@ export async function withRepositoryAccess<T>(
 ): Promise<T> {
   const password = repositoryPassword(repo, secrets);
   if (!repo.path.startsWith('sftp:') || !repo.sshHost) return use({ repository: repo.path, password });
-
   const host = repo.sshHost;
+  return withOpenSsh(host, secrets, (ssh) => {
+    const command = [...ssh, `${host.user}@${host.hostname}`, '-s', 'sftp'].join(' ');
+    return use({ repository: repo.path, password, options: [`sftp.command=${command}`] });
+  });
+}
+
+/**
+ * The OpenSSH command line (without its destination) that reaches a host with its key and only
+ * its pinned host key: both are written to a private temporary directory, removed afterwards.
+ */
+export async function withOpenSsh<T>(host: Host, secrets: SecretBox, use: (ssh: string[]) => Promise<T>): Promise<T> {
   const target = sshTargetForHost(host, secrets, { requirePinnedKey: true });
   if (!host.hostPublicKey || !host.hostKeyType) {
     // A fingerprint alone cannot make a known_hosts line for OpenSSH.
     throw typedFailure(FailureType.HostKeyNotPinned, `only the fingerprint of ${host.name}'s host key is known: test the host (POST /hosts/${host.id}/test) to record the key itself`);
   }
-  const dir = await mkdtemp(join(tmpdir(), 'bcp-sftp-'));
+  const dir = await mkdtemp(join(tmpdir(), 'bcp-ssh-'));
   try {
     const keyFile = join(dir, 'id');
     const knownHosts = join(dir, 'known_hosts');
     await writeFile(keyFile, target.privateKey.endsWith('\n') ? target.privateKey : `${target.privateKey}\n`, { mode: 0o600 });
     const hostPattern = host.port === 22 ? host.hostname : `[${host.hostname}]:${host.port}`;
     await writeFile(knownHosts, `${hostPattern} ${host.hostKeyType} ${host.hostPublicKey}\n`, { mode: 0o600 });
-    const command = [
+    return await use([
       'ssh', '-i', keyFile, '-p', String(host.port), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-      '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`, `${host.user}@${host.hostname}`, '-s', 'sftp',
-    ].join(' ');
-    return await use({ repository: repo.path, password, options: [`sftp.command=${command}`] });
+      '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
+    ]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

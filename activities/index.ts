@@ -1,11 +1,13 @@
 import { backupActivities } from './backup';
 import { connectionTestActivities } from './connection-tests';
+import { copyActivities } from './copy';
 import type { ActivityDeps } from './deps';
 import { hookActivities } from './hooks';
 import { lockActivities } from './locks';
 import { maintenanceActivities } from './maintenance';
 import { recordActivities } from './records';
 import { repositoryActivities } from './repository';
+import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { snapshotBrowseActivities } from './snapshot-browse';
 
@@ -20,9 +22,11 @@ export function createActivities(deps: ActivityDeps) {
     ...connectionTestActivities(deps),
     ...lockActivities(deps),
     ...hookActivities(deps),
+    ...copyActivities(deps),
     ...maintenanceActivities(deps),
     ...retentionActivities(deps),
     ...snapshotBrowseActivities(deps),
+    ...restoreActivities(deps),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { BackupJob, BackupJobRun, DomainEvent, OperationRun } from '../db/entities';
+import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ActivityDeps } from './deps';
 
 export interface RunSucceeded {
@@ -32,6 +32,16 @@ export interface OperationSucceeded {
   events?: EventRecord[];
 }
 
+export interface RestoreFinished {
+  restoreId: number;
+  status: 'success' | 'failed';
+  summary?: Record<string, unknown> | null;
+  output?: string | null;
+  warnings?: string[];
+  failure?: { code: string; message: string } | null;
+  events: EventRecord[];
+}
+
 export interface OperationFailed {
   runId: string;
   code: string;
@@ -52,14 +62,39 @@ export function recordActivities({ orm }: ActivityDeps) {
       for (const event of events) em.create(DomainEvent, event);
     });
 
+  // A copy run shows on its job too (last_run, last_status, last_error), as a backup run does.
   const updateOperation = (runId: string, apply: (run: OperationRun) => void, events: EventRecord[] = []) =>
     orm.em.fork().transactional(async (em: EntityManager) => {
       const run = await em.findOne(OperationRun, runId);
       if (run) apply(run);
+      const job = run?.kind === 'copy' && run.jobId ? await em.findOne(CopyJob, run.jobId) : null;
+      if (run && job) {
+        if (run.status === 'running') Object.assign(job, { lastStatus: 'running', lastRun: run.startedAt, lastRunId: run.id });
+        else if (job.lastRunId === run.id) Object.assign(job, { lastStatus: run.status, lastError: run.failureMessage });
+      }
       for (const event of events) em.create(DomainEvent, event);
     });
 
   return {
+    async markRestoreStarted({ restoreId }: { restoreId: number }): Promise<void> {
+      await orm.em.fork().nativeUpdate(Restore, { id: restoreId, startedAt: null }, { status: 'running', startedAt: new Date() });
+    },
+
+    async recordRestoreFinished(outcome: RestoreFinished): Promise<void> {
+      await orm.em.fork().transactional(async (em) => {
+        await em.nativeUpdate(Restore, { id: outcome.restoreId }, {
+          status: outcome.status,
+          finishedAt: new Date(),
+          summary: outcome.summary ?? null,
+          output: outcome.output ?? null,
+          ...(outcome.warnings ? { warnings: outcome.warnings } : {}),
+          failureCode: outcome.failure?.code ?? null,
+          failureMessage: outcome.failure?.message ?? null,
+        });
+        for (const event of outcome.events) em.create(DomainEvent, event);
+      });
+    },
+
     async markOperationStarted({ runId }: { runId: string }): Promise<void> {
       await updateOperation(runId, (run) => {
         run.status = 'running';

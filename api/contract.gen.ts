@@ -708,7 +708,7 @@ export interface paths {
         put?: never;
         /**
          * Start a restore
-         * @description Starts a restore workflow (`restore-<id>`) and answers 202 with the restore (200 if it finishes within `wait`). A restore that fails ends with `status: failed` and a `failure` (never a success status). Remote restores stream to the host without staging the whole tree on the control plane. Emits `restore.success` or `restore.failure`.
+         * @description Starts a restore workflow (`restore-<id>`) and answers 202 with the restore (200 if it finishes within `wait`). A restore that fails ends with `status: failed` and a `failure` (never a success status). On a host, restic runs on the host itself when it can open the repository there (the path a backup job of that host uses for it, else the repository's path); otherwise the worker restores one include path at a time into a private staging directory and copies it with rsync over SSH (pinned host key), so staging never holds more than one include path. Free space at the target is checked first (`disk_full`). Include paths are matched literally (glob characters in names are escaped for restic). Emits `restore.success` or `restore.failure`.
          */
         post: operations["createRestore"];
         delete?: never;
@@ -726,7 +726,7 @@ export interface paths {
         };
         /**
          * Get a restore
-         * @description While running, `progress` carries live restic progress.
+         * @description While running, `progress` carries live restic progress. A restore of a repository or host out of the caller's scope is 403 (unknown ids too, for limited callers).
          */
         get: operations["getRestore"];
         put?: never;
@@ -2326,9 +2326,16 @@ export interface components {
             source_name: string;
             /** @description Destination restic repository string (including `rclone:remote:path`). */
             dest_path: string;
+            /** @description The SSH host that opens an `sftp:` destination. */
+            dest_host_id: number | null;
             /** @enum {string} */
             dest_password_source: "local" | "agent" | "infisical";
             dest_infisical_secret_name: string | null;
+            /** @description Whether an rclone configuration is stored (its content is never returned). */
+            has_rclone_config: boolean;
+            init_destination: boolean;
+            filter_hosts: string[];
+            filter_tags: string[];
             description: string | null;
             schedule_enabled: boolean;
             schedule_hour: number;
@@ -2352,6 +2359,8 @@ export interface components {
             /** @description Source repository (must be in the caller's repository scope). */
             source_repo_id: number;
             dest_path: string;
+            /** @description For an `sftp:` destination (required there): the host whose SSH key and pinned host key reach it; restic connects as that host's user to its hostname and port. Must be in the caller's host scope. */
+            dest_host_id?: number | null;
             /** @description Password of the destination repository; required when `dest_password_source` is `local`. */
             dest_password?: string;
             /**
@@ -2373,6 +2382,23 @@ export interface components {
             schedule_days: string;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             retry_policy?: components["schemas"]["RetryPolicy"];
+            /** @description rclone's configuration (INI) for an `rclone:remote:path` destination; stored encrypted, never returned (see `has_rclone_config`), handed to rclone in a private file for the run only. null removes it. */
+            rclone_config?: string | null;
+            /**
+             * @description Initialise the destination when it does not exist yet, with the source's chunker parameters (so deduplication carries over). Otherwise a missing destination fails the run; a destination is never initialised because it merely failed to open.
+             * @default false
+             */
+            init_destination: boolean;
+            /**
+             * @description Copy only snapshots of these hosts (empty = all).
+             * @default []
+             */
+            filter_hosts: string[];
+            /**
+             * @description Copy only snapshots carrying one of these tags (empty = all).
+             * @default []
+             */
+            filter_tags: string[];
         };
         /** @description Fields to change (at least one). */
         CopyJobUpdate: {
@@ -2380,6 +2406,8 @@ export interface components {
             /** @description Source repository (must be in the caller's repository scope). */
             source_repo_id?: number;
             dest_path?: string;
+            /** @description For an `sftp:` destination (required there): the host whose SSH key and pinned host key reach it; restic connects as that host's user to its hostname and port. Must be in the caller's host scope. */
+            dest_host_id?: number | null;
             /** @description Password of the destination repository; required when `dest_password_source` is `local`. */
             dest_password?: string;
             /** @enum {string} */
@@ -2393,6 +2421,14 @@ export interface components {
             schedule_days?: string;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             retry_policy?: components["schemas"]["RetryPolicy"];
+            /** @description rclone's configuration (INI) for an `rclone:remote:path` destination; stored encrypted, never returned (see `has_rclone_config`), handed to rclone in a private file for the run only. null removes it. */
+            rclone_config?: string | null;
+            /** @description Initialise the destination when it does not exist yet, with the source's chunker parameters (so deduplication carries over). Otherwise a missing destination fails the run; a destination is never initialised because it merely failed to open. */
+            init_destination?: boolean;
+            /** @description Copy only snapshots of these hosts (empty = all). */
+            filter_hosts?: string[];
+            /** @description Copy only snapshots carrying one of these tags (empty = all). */
+            filter_tags?: string[];
         };
         CopyJobRunRequest: {
             /**
@@ -2491,7 +2527,7 @@ export interface components {
             /** @description Restore onto this host over SSH (must be in the caller's host scope); null = the control plane's managed root. */
             host_id?: number | null;
             /**
-             * @description `managed`: under the managed restore root (`<root>/<hostname>/<repo-or-job>` with `append_context_subdir`); `original`: back to the original paths, which needs the `settings.manage` permission (403 `admin_required`), the `restore_original_global_enabled` setting, the host's `restore_original_enabled`, and paths inside the `restore_original_allowed_paths` allow-list (422 `original_restore_disabled` / `path_not_allowed`).
+             * @description `managed`: under the managed restore root (`<root>/<snapshot hostname>/<repository name>` with `append_context_subdir`, names reduced to `[A-Za-z0-9._-]`); `original`: back to the original paths, which needs the `settings.manage` permission (403 `admin_required`), the `restore_original_global_enabled` setting, the host's `restore_original_enabled`, and paths inside the `restore_original_allowed_paths` allow-list (422 `original_restore_disabled` / `path_not_allowed`).
              * @default managed
              * @enum {string}
              */
@@ -3102,7 +3138,7 @@ export interface components {
         /** @description A setting exposed through the API. */
         Setting: {
             /** @enum {string} */
-            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands";
+            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands" | "restore_managed_local_root" | "restore_managed_remote_root" | "restore_original_global_enabled" | "restore_original_allowed_paths";
             value: components["schemas"]["SettingValue"];
             /** @enum {string} */
             type: "string" | "integer" | "boolean" | "string_list";
@@ -5311,7 +5347,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5361,7 +5396,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5392,7 +5426,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5438,7 +5471,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5482,7 +5514,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5546,7 +5577,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5582,7 +5612,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5632,7 +5661,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
-            /** @description `validation_error` (with `fields`; e.g. unknown repository, snapshot or host), `missing_field`, `original_restore_disabled`, `path_not_allowed`, `idempotency_key_mismatch`. */
+            /** @description `validation_error` (with `fields`; e.g. unknown repository, snapshot or host), `missing_field`, `original_restore_disabled`, `path_not_allowed` (an include path that is not absolute and normal, with `..`, or outside `restore_original_allowed_paths`), `idempotency_key_mismatch`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5643,7 +5672,6 @@ export interface operations {
             };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -5674,7 +5702,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Workflow, type WorkflowStartOptions } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { BackupJobRun, OperationRun } from '../db/entities';
+import type { BackupJobRun, OperationRun, Restore } from '../db/entities';
 import type { ApiContext, Services } from './context';
 import { respond } from './envelope';
 import type { components } from './contract.gen';
@@ -12,9 +12,9 @@ export type Progress = components['schemas']['JobRun']['progress'];
 
 export const ACTIVE_RUN_STATUSES = ['queued', 'running'] as const;
 
-/** A backup run or an operation run: what the life-cycle code below needs of either. */
-type RunEntity = typeof BackupJobRun | typeof OperationRun;
-type RunRecord = BackupJobRun | OperationRun;
+/** A backup run, an operation run or a restore: what the life-cycle code below needs of each. */
+type RunEntity = typeof BackupJobRun | typeof OperationRun | typeof Restore;
+type RunRecord = BackupJobRun | OperationRun | Restore;
 type RunRow = Pick<RunRecord, 'id' | 'status' | 'workflowId' | 'queuedAt'>;
 
 /** The run id an idempotency key stands for: the same kind, token, target and key always give the same run. */
@@ -84,7 +84,7 @@ export async function markLost(em: EntityManager, entity: RunEntity, run: RunRow
   const message = `the workflow of this run ended (${workflowStatus}) without recording an outcome`;
   const closed = await em.nativeUpdate(
     entity as typeof OperationRun,
-    { id: run.id, status: { $in: [...ACTIVE_RUN_STATUSES] } },
+    { id: run.id as string, status: { $in: [...ACTIVE_RUN_STATUSES] } },
     { status: 'failed', finishedAt: new Date(), failureCode: 'workflow_lost', failureMessage: message },
   );
   if (closed > 0) await onLost?.(message);

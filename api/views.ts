@@ -1,7 +1,8 @@
 import type { TemporalConfig } from '../common/config';
+import type { RunLifecycle } from '../db/entities/run-lifecycle';
 import { temporalUiLink } from '../common/temporal';
 import { SETTINGS, type SettingKey } from '../common/settings';
-import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, Host, OperationRun, Repo, RepoStatsSample, Snapshot, SshKey } from '../db/entities';
+import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, CopyJob, Host, OperationRun, Repo, RepoStatsSample, Restore, Snapshot, SshKey } from '../db/entities';
 import type { Row } from './pagination';
 import { retentionFieldsOf } from './retention-fields';
 import type { components } from './contract.gen';
@@ -101,34 +102,71 @@ export function backupJobView(job: BackupJob | Row<BackupJob>, names?: { repo: s
   };
 }
 
-export function jobRunView(run: BackupJobRun, temporal: TemporalConfig, progress: Schemas['JobRun']['progress'] = null): Schemas['JobRun'] {
-  const duration = run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
+/** The life-cycle fields every run resource shares (backup runs, operation runs, restores). */
+function runLifecycle<R extends RunLifecycle>(run: R) {
   return {
+    status: run.status,
+    trigger: run.trigger as R['trigger'],
+    workflow_id: run.workflowId,
+    queued_at: run.queuedAt.toISOString(),
+    started_at: iso(run.startedAt),
+    finished_at: iso(run.finishedAt),
+    duration_ms: run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null,
+    warnings: run.warnings,
+    failure: run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null,
+    attempts: run.attempts,
+  };
+}
+
+export function jobRunView(run: BackupJobRun, temporal: TemporalConfig, progress: Schemas['JobRun']['progress'] = null): Schemas['JobRun'] {
+  return {
+    ...runLifecycle(run),
     id: run.id,
     kind: 'backup',
     job_id: run.jobId,
     repo_id: run.repoId,
     host_id: run.hostId,
-    status: run.status,
-    trigger: run.trigger,
-    workflow_id: run.workflowId,
-    queued_at: run.queuedAt.toISOString(),
-    started_at: iso(run.startedAt),
-    finished_at: iso(run.finishedAt),
-    duration_ms: duration,
     snapshot_id: run.snapshotId,
     summary: run.summary,
     progress: run.status === 'running' ? progress : null,
     hooks: run.hooks as Schemas['JobRun']['hooks'],
     retention: run.retention as Schemas['JobRun']['retention'],
-    warnings: run.warnings,
-    failure: run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null,
-    attempts: run.attempts,
     links: {
       self: `/api/v1/backup-jobs/${run.jobId}/runs/${run.id}`,
       job: `/api/v1/backup-jobs/${run.jobId}`,
       temporal_ui: temporalUiLink(temporal, run.workflowId),
     },
+  };
+}
+
+export function copyJobView(job: CopyJob | Row<CopyJob>, sourceName?: string): Schemas['CopyJob'] {
+  const loaded = typeof job.sourceRepo === 'object' ? (job as CopyJob) : null;
+  return {
+    id: job.id,
+    name: job.name,
+    source_repo_id: idOf(job.sourceRepo) as number,
+    source_name: sourceName ?? loaded?.sourceRepo.name ?? '',
+    dest_path: job.destPath,
+    dest_host_id: idOf(job.destHost),
+    dest_password_source: job.destPasswordSource,
+    dest_infisical_secret_name: job.destInfisicalSecretName,
+    has_rclone_config: job.rcloneConfigSecret !== null,
+    init_destination: job.initDestination,
+    filter_hosts: job.filterHosts,
+    filter_tags: job.filterTags,
+    description: job.description,
+    schedule_enabled: job.scheduleEnabled,
+    schedule_hour: job.scheduleHour,
+    schedule_days: job.scheduleDays,
+    // Unset policies follow the global ones.
+    notification_policy: job.notificationPolicy ?? { inherit: true },
+    retry_policy: job.retryPolicy ?? { inherit: true },
+    last_run: iso(job.lastRun),
+    last_status: job.lastStatus,
+    last_run_id: job.lastRunId,
+    last_error: job.lastError,
+    created_at: job.createdAt.toISOString(),
+    updated_at: job.updatedAt.toISOString(),
   };
 }
 
@@ -141,30 +179,46 @@ function operationResource(run: OperationRun): string {
 }
 
 export function operationRunView(run: OperationRun, temporal: TemporalConfig, progress: Schemas['OperationRun']['progress'] = null): Schemas['OperationRun'] {
-  const duration = run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
   return {
+    ...runLifecycle(run),
     id: run.id,
     kind: run.kind,
-    status: run.status,
-    trigger: run.trigger,
-    workflow_id: run.workflowId,
     job_id: run.jobId,
     repo_id: run.repoId,
     snapshot_id: run.snapshotId,
     task_key: run.taskKey,
-    queued_at: run.queuedAt.toISOString(),
-    started_at: iso(run.startedAt),
-    finished_at: iso(run.finishedAt),
-    duration_ms: duration,
     result: run.result,
     progress: run.status === 'running' ? progress : null,
-    warnings: run.warnings,
-    failure: run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null,
-    attempts: run.attempts,
     links: {
       self: run.repoId !== null ? `/api/v1/repos/${run.repoId}/runs/${run.id}` : null,
       resource: operationResource(run),
       temporal_ui: temporalUiLink(temporal, run.workflowId),
+    },
+  };
+}
+
+export function restoreView(restore: Restore, temporal: TemporalConfig, progress: Schemas['Restore']['progress'] = null): Schemas['Restore'] {
+  return {
+    ...runLifecycle(restore),
+    id: restore.id,
+    repo_id: restore.repoId,
+    repo_name: restore.repoName,
+    snapshot_id: restore.snapshotId,
+    host_id: restore.hostId,
+    host_name: restore.hostName,
+    destination_mode: restore.destinationMode,
+    append_context_subdir: restore.appendContextSubdir,
+    include: restore.include,
+    mode: restore.mode,
+    resolved_target: restore.resolvedTarget,
+    started_by: restore.startedBy,
+    output: restore.output,
+    summary: restore.summary,
+    progress: restore.status === 'running' ? progress : null,
+    links: {
+      self: `/api/v1/restores/${restore.id}`,
+      repo: `/api/v1/repos/${restore.repoId}`,
+      temporal_ui: temporalUiLink(temporal, restore.workflowId),
     },
   };
 }

@@ -20,6 +20,7 @@ export const FailureType = {
   NotADirectory: 'NotADirectory',
   HookFailed: 'HookFailed',
   HookNotAllowed: 'HookNotAllowed',
+  DiskFull: 'DiskFull',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -39,6 +40,7 @@ export const NON_RETRYABLE_FAILURES: FailureTypeName[] = [
   FailureType.NotADirectory,
   FailureType.HookFailed,
   FailureType.HookNotAllowed,
+  FailureType.DiskFull,
 ];
 
 /** The snake_case code the API shows for a failure type (`WrongPassword` -> `wrong_password`). */

@@ -15,6 +15,9 @@ interface SettingSpec {
 }
 
 const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
+/** An absolute path in normal form: no `//`, `.` or `..` segments, no trailing slash, no control characters. */
+const ABSOLUTE_PATH = /^\/(?!.*\/\/)(?!(?:.*\/)?\.{1,2}(?:\/|$))(?!.+\/$)[^\u0000-\u001f\u007f]*$/;
+const DIRECTORY = { pattern: ABSOLUTE_PATH, patternHint: 'an absolute path in normal form' };
 const day = (description: string): SettingSpec => ({ type: 'integer', default: 1, min: 1, max: 7, description });
 const hour = (description: string, value: number): SettingSpec => ({ type: 'integer', default: value, min: 0, max: 23, description });
 
@@ -43,6 +46,19 @@ export const SETTINGS = {
   hook_allowed_commands: {
     type: 'string_list', default: [], pattern: /^\/[^\s]+$/, patternHint: 'an absolute path without spaces',
     description: 'Programs backup jobs may run as pre and post hooks (absolute paths; empty = no hooks).',
+  },
+  restore_managed_local_root: {
+    type: 'string', default: '/var/tmp/fulgurite-restores', ...DIRECTORY,
+    description: 'Directory managed restores onto the control plane go under.',
+  },
+  restore_managed_remote_root: {
+    type: 'string', default: '/var/tmp/fulgurite-restores', ...DIRECTORY,
+    description: "Directory managed restores onto a host go under, unless the host sets its own restore_managed_root.",
+  },
+  restore_original_global_enabled: { type: 'boolean', default: false, description: 'Allow restores to the original location at all (each host must allow it too).' },
+  restore_original_allowed_paths: {
+    type: 'string_list', default: [], ...DIRECTORY,
+    description: 'Paths a restore to the original location may write under (empty = none).',
   },
 } satisfies Record<string, SettingSpec>;
 

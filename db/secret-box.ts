@@ -38,4 +38,6 @@ export const SecretPurpose = {
   repoPassword: 'repos.password',
   sshPrivateKey: 'ssh_keys.private_key',
   sudoPassword: 'hosts.sudo_password',
+  copyDestPassword: 'copy_jobs.dest_password',
+  rcloneConfig: 'copy_jobs.rclone_config',
 } as const;

@@ -4,3 +4,5 @@ export * from './repository';
 export * from './connection-tests';
 export * from './repository-lock';
 export * from './repository-maintenance';
+export * from './copy-job-run';
+export * from './restore';

@@ -1,4 +1,4 @@
-import { BackupJob, Host, Repo, SshKey } from '../../db/entities';
+import { BackupJob, CopyJob, Host, Repo, SshKey } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { hostConnectionTest } from '../../workflows/connection-tests';
 import { HostIdKey, RunKindKey } from '../../workflows/search-attributes';
@@ -94,8 +94,9 @@ export async function deleteHost(ctx: ApiContext): Promise<void> {
   const host = await findHost(ctx, ctx.state.params.id as number);
   const jobs = await ctx.state.em.count(BackupJob, { host: host.id });
   const repos = await ctx.state.em.count(Repo, { sshHost: host.id });
-  if (jobs + repos > 0) {
-    throw conflict('host_in_use', `host ${host.id} is used by backup jobs or repositories; delete or move them first`);
+  const copies = await ctx.state.em.count(CopyJob, { destHost: host.id });
+  if (jobs + repos + copies > 0) {
+    throw conflict('host_in_use', `host ${host.id} is used by backup jobs, repositories or copy jobs; delete or move them first`);
   }
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { host: hostView(host) } });
   await ctx.state.em.removeAndFlush(host);

@@ -1,12 +1,14 @@
 import type { Handler, OperationId } from '../context';
 import * as apiTokens from './api-tokens';
 import * as backupJobs from './backup-jobs';
+import * as copyJobs from './copy-jobs';
 import * as hosts from './hosts';
 import * as logs from './logs';
 import * as me from './me';
 import * as repoRuns from './repo-runs';
 import * as repoStats from './repo-stats';
 import * as repos from './repos';
+import * as restores from './restores';
 import * as settings from './settings';
 import * as snapshots from './snapshots';
 import * as sshKeys from './ssh-keys';
@@ -63,4 +65,13 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   runBackupJob: backupJobs.runBackupJob,
   listBackupJobRuns: backupJobs.listBackupJobRuns,
   getBackupJobRun: backupJobs.getBackupJobRun,
+  listRestores: restores.listRestores,
+  createRestore: restores.createRestore,
+  getRestore: restores.getRestore,
+  listCopyJobs: copyJobs.listCopyJobs,
+  createCopyJob: copyJobs.createCopyJob,
+  getCopyJob: copyJobs.getCopyJob,
+  updateCopyJob: copyJobs.updateCopyJob,
+  deleteCopyJob: copyJobs.deleteCopyJob,
+  runCopyJob: copyJobs.runCopyJob,
 };

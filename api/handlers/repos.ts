@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { FailureType } from '../../common/failures';
-import { BackupJob, Host, Repo } from '../../db/entities';
+import { BackupJob, CopyJob, Host, Repo } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { repositoryInit } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
@@ -121,8 +121,9 @@ export async function updateRepo(ctx: ApiContext): Promise<void> {
 
 export async function deleteRepo(ctx: ApiContext): Promise<void> {
   const repo = await findRepo(ctx, ctx.state.params.id as number);
-  const jobs = await ctx.state.em.count(BackupJob, { repo: repo.id });
+  const [jobs, copies] = await Promise.all([ctx.state.em.count(BackupJob, { repo: repo.id }), ctx.state.em.count(CopyJob, { sourceRepo: repo.id })]);
   if (jobs > 0) throw conflict('repo_in_use', `repository ${repo.id} is used by backup jobs; delete or move them first`);
+  if (copies > 0) throw conflict('repo_in_use', `repository ${repo.id} is the source of copy jobs; delete or move them first`);
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { repo: repoView(repo) } });
   try {
     await ctx.state.em.removeAndFlush(repo);

@@ -32,17 +32,26 @@ async function refreshCatalogue(ctx: ApiContext, repoId: number): Promise<void> 
 }
 
 /**
- * The catalogued snapshot a path names, by full id or id prefix (a short id). A miss re-reads the
- * catalogue once (the snapshot may be newer), then is 404: restic itself would exit 0.
+ * The catalogued snapshots an id or id prefix (a short id) names, at most two; `latest` names the
+ * newest. A miss re-reads the catalogue once (the snapshot may be newer than it), and `latest`
+ * always does.
  */
+export async function matchingSnapshots(ctx: ApiContext, repoId: number, sid: string): Promise<Snapshot[]> {
+  if (sid === 'latest') {
+    await refreshCatalogue(ctx, repoId);
+    return ctx.state.em.find(Snapshot, { repoId }, { orderBy: { time: 'desc', id: 'asc' }, limit: 1 });
+  }
+  const lookup = () => ctx.state.em.find(Snapshot, { repoId, id: { $like: `${sid}%` } }, { limit: 2 });
+  const found = await lookup();
+  if (found.length > 0) return found;
+  await refreshCatalogue(ctx, repoId);
+  return lookup();
+}
+
+/** The snapshot a path names, or 404: restic itself would exit 0 for an unknown id. */
 async function findSnapshot(ctx: ApiContext, repoId: number): Promise<Snapshot> {
   const sid = String(ctx.state.params.sid);
-  const lookup = () => ctx.state.em.find(Snapshot, { repoId, id: { $like: `${sid}%` } }, { limit: 2 });
-  let found = await lookup();
-  if (found.length === 0) {
-    await refreshCatalogue(ctx, repoId);
-    found = await lookup();
-  }
+  const found = await matchingSnapshots(ctx, repoId, sid);
   if (found.length > 1) throw invalidField('sid', `${sid} matches several snapshots: give more of the id`);
   const [snapshot] = found;
   if (!snapshot) throw notFound(`snapshot ${sid} of repository ${repoId}`);

@@ -5,7 +5,7 @@ import { authOf, type ApiContext, type ApiState } from '../context';
 import { ApiError } from '../errors';
 
 /** What an operation's `x-resource-scope` can name: the kind of resource and where its id is. */
-export const RESOURCE_KINDS = ['repo', 'repo_users', 'host', 'host_users', 'run_host', 'backup_job', 'ssh_key'] as const;
+export const RESOURCE_KINDS = ['repo', 'repo_users', 'host', 'host_users', 'run_host', 'backup_job', 'copy_job', 'restore', 'ssh_key'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 /** Checks that the resource with this id (null: none given) is within the caller's scope (403 otherwise). */
@@ -33,10 +33,14 @@ const CHECKS: Record<ResourceKind, Check> = {
   host: async (_em, scope, id) => {
     if (id !== null) requireHost(scope, id);
   },
-  // Changing a host changes every job run on it and every repository stored on it.
+  // Changing a host changes every job run on it, every repository stored on it and every copy into it.
   host_users: async (em, scope, id) => {
     if (id === null || scope.repos === null) return;
-    const users = await rows<{ repo_id: number }>(em, 'select repo_id from backup_jobs where host_id = ? union select id from repos where ssh_host_id = ?', [id, id]);
+    const users = await rows<{ repo_id: number }>(
+      em,
+      'select repo_id from backup_jobs where host_id = ? union select id from repos where ssh_host_id = ? union select source_repo_id from copy_jobs where dest_host_id = ?',
+      [id, id, id],
+    );
     for (const user of users) requireRepo(scope, user.repo_id);
   },
   // Where a job runs: null is the control plane itself.
@@ -53,6 +57,31 @@ const CHECKS: Record<ResourceKind, Check> = {
     }
     await requireRepoAndStorage(em, scope, job.repo_id);
     requireHost(scope, job.host_id);
+  },
+  // A copy job is in scope when its source repository and its destination's SSH host are; to a
+  // repository-limited caller an unknown id answers like one out of scope, as for backup jobs.
+  copy_job: async (em, scope, id) => {
+    if (id === null) return;
+    const [job] = await rows<{ source_repo_id: number; dest_host_id: number | null }>(em, 'select source_repo_id, dest_host_id from copy_jobs where id = ?', [id]);
+    if (!job) {
+      if (scope.repos !== null) throw repoNotInScope();
+      return;
+    }
+    await requireRepoAndStorage(em, scope, job.source_repo_id);
+    if (job.dest_host_id !== null) requireHost(scope, job.dest_host_id);
+  },
+  // A restore is in scope when its repository and the host it restored onto are (no host: the
+  // control plane); unknown ids answer as for backup jobs.
+  restore: async (em, scope, id) => {
+    if (id === null) return;
+    const [restore] = await rows<{ repo_id: number; host_id: number | null }>(em, 'select repo_id, host_id from restores where id = ?', [id]);
+    if (!restore) {
+      if (scope.repos !== null) throw repoNotInScope();
+      if (scope.hosts !== null) throw hostNotInScope();
+      return;
+    }
+    requireRepo(scope, restore.repo_id);
+    requireHost(scope, restore.host_id);
   },
   // A host-scoped caller reaches the keys its hosts use, and no other.
   ssh_key: async (em, scope, id) => {

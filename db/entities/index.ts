@@ -11,6 +11,8 @@ export * from './api-token-log';
 export * from './domain-event';
 export * from './repo-stats-sample';
 export * from './operation-run';
+export * from './copy-job';
+export * from './restore';
 
 import { UserSchema } from './user';
 import { ApiTokenSchema } from './api-token';
@@ -25,6 +27,8 @@ import { ApiTokenLogSchema } from './api-token-log';
 import { DomainEventSchema } from './domain-event';
 import { RepoStatsSampleSchema } from './repo-stats-sample';
 import { OperationRunSchema } from './operation-run';
+import { CopyJobSchema } from './copy-job';
+import { RestoreSchema } from './restore';
 
 export const entitySchemas = [
   UserSchema,
@@ -40,4 +44,6 @@ export const entitySchemas = [
   DomainEventSchema,
   RepoStatsSampleSchema,
   OperationRunSchema,
+  CopyJobSchema,
+  RestoreSchema,
 ];

@@ -4,6 +4,8 @@ import { Migration20261203190000_repo_stats } from './Migration20261203190000_re
 import { Migration20261204000000_operation_runs } from './Migration20261204000000_operation_runs';
 import { Migration20261204010000_retention } from './Migration20261204010000_retention';
 import { Migration20261204020000_hooks } from './Migration20261204020000_hooks';
+import { Migration20261204030000_copy_jobs } from './Migration20261204030000_copy_jobs';
+import { Migration20261204040000_restores } from './Migration20261204040000_restores';
 
 /** Every migration, in order; listed explicitly so bundlers and test runners need no file discovery. */
 export const migrationsList = [
@@ -13,4 +15,6 @@ export const migrationsList = [
   { name: 'Migration20261204000000_operation_runs', class: Migration20261204000000_operation_runs },
   { name: 'Migration20261204010000_retention', class: Migration20261204010000_retention },
   { name: 'Migration20261204020000_hooks', class: Migration20261204020000_hooks },
+  { name: 'Migration20261204030000_copy_jobs', class: Migration20261204030000_copy_jobs },
+  { name: 'Migration20261204040000_restores', class: Migration20261204040000_restores },
 ];

@@ -14,8 +14,6 @@ import { startHarness, type Harness } from '../support/harness';
 const NOT_IMPLEMENTED = [
   'listWebhooks', 'createWebhook', 'listWebhookEvents', 'getWebhook', 'updateWebhook', 'deleteWebhook',
   'testWebhook', 'listWebhookDeliveries', 'redeliverWebhookDelivery',
-  'listCopyJobs', 'createCopyJob', 'getCopyJob', 'updateCopyJob', 'deleteCopyJob', 'runCopyJob',
-  'listRestores', 'createRestore', 'getRestore',
   'listSchedulerTasks', 'listBackupSchedules', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',
   'listNotifications', 'getUnreadNotificationCount', 'markNotificationRead', 'markAllNotificationsRead',
   'deleteNotification', 'deleteReadNotifications',

@@ -290,6 +290,10 @@ describe('the settings routes', () => {
     'maintenance_vacuum_day',
     'maintenance_vacuum_enabled',
     'maintenance_vacuum_hour',
+    'restore_managed_local_root',
+    'restore_managed_remote_root',
+    'restore_original_allowed_paths',
+    'restore_original_global_enabled',
     'server_timezone',
     'timezone',
     'weekly_report_day',
@@ -297,23 +301,23 @@ describe('the settings routes', () => {
     'weekly_report_hour',
   ];
 
-  test('the list holds the 21 settings ordered by key, paginated', async () => {
+  test('the list holds the 25 settings ordered by key, paginated', async () => {
     const all = await h.api.get('/settings');
     expect(all.status).toBe(200);
     expect(all.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS);
-    expect(all.body.meta).toEqual({ page: 1, per_page: 50, total: 20, total_pages: 1 });
+    expect(all.body.meta).toEqual({ page: 1, per_page: 50, total: 25, total_pages: 1 });
 
     const page = await h.api.get('/settings?page=2&per_page=6');
     expect(page.status).toBe(200);
     expect(page.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice(6, 12));
-    expect(page.body.meta).toEqual({ page: 2, per_page: 6, total: 20, total_pages: 4 });
+    expect(page.body.meta).toEqual({ page: 2, per_page: 6, total: 25, total_pages: 5 });
 
-    const last = await h.api.get('/settings?page=4&per_page=6');
-    expect(last.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice(18));
-    const beyond = await h.api.get('/settings?page=5&per_page=6');
+    const last = await h.api.get('/settings?page=5&per_page=6');
+    expect(last.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice(24));
+    const beyond = await h.api.get('/settings?page=6&per_page=6');
     expect(beyond.status).toBe(200);
     expect(beyond.body.data).toEqual([]);
-    expect(beyond.body.meta.total).toBe(20);
+    expect(beyond.body.meta.total).toBe(25);
   });
 
   test('a setting never changed shows its default and updated_at null', async () => {

@@ -10,7 +10,7 @@ import { expectError, unique } from '../support/expectations';
  * exactly as it would for real.
  */
 let h: Harness;
-const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, token: 0 };
+const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, copyJob: 0, token: 0 };
 
 beforeAll(async () => {
   h = await startHarness({ worker: false });
@@ -25,6 +25,7 @@ beforeAll(async () => {
   ids.host = await created('/hosts', { name: `host-${unique()}`, hostname: 'dry.example.internal' });
   ids.job = await created('/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, source_paths: ['/srv/data'] });
   ids.token = await created('/api-tokens', { name: `token-${unique()}`, scopes: ['repos:read'] });
+  ids.copyJob = await created('/copy-jobs', { name: `copy-${unique()}`, source_repo_id: ids.repo, dest_path: `/srv/dry-copy/${unique()}`, dest_password: 'pw' });
   // A catalogued snapshot: the dry run finds it without asking a worker.
   await h.sql(
     `insert into snapshots (repo_id, id, short_id, time, time_text, tree, paths, hostname, username)
@@ -56,6 +57,11 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
   updateBackupJob: () => ['PATCH', `/backup-jobs/${ids.job}`, { name: 'renamed', host_id: ids.host }],
   deleteBackupJob: () => ['DELETE', `/backup-jobs/${ids.job}`],
   runBackupJob: () => ['POST', `/backup-jobs/${ids.job}/run`],
+  createCopyJob: () => ['POST', '/copy-jobs', { name: `copy-${unique()}`, source_repo_id: ids.repo, dest_path: '/srv/dry-copy/new', dest_password: 'pw', rclone_config: '[x]\ntype = local\n' }],
+  updateCopyJob: () => ['PATCH', `/copy-jobs/${ids.copyJob}`, { name: 'renamed', dest_password: 'new', filter_tags: ['t'] }],
+  deleteCopyJob: () => ['DELETE', `/copy-jobs/${ids.copyJob}`],
+  runCopyJob: () => ['POST', `/copy-jobs/${ids.copyJob}/run`, { snapshot_id: 'abcdef01' }],
+  createRestore: () => ['POST', '/restores', { repo_id: ids.repo, snapshot_id: 'abcdef01', include: ['/etc/hosts'] }],
   createApiToken: () => ['POST', '/api-tokens', { name: `t-${unique()}`, scopes: ['me:read'] }],
   updateApiToken: () => ['PATCH', `/api-tokens/${ids.token}`, { name: 'renamed', scopes: ['me:read'] }],
   revokeApiToken: () => ['POST', `/api-tokens/${ids.token}/revoke`, { reason: 'dry' }],
@@ -65,7 +71,7 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
 
 /** Everything a mutation could change, as text (the audit log and counters aside). */
 async function state(): Promise<string> {
-  const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'operation_runs', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
+  const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'operation_runs', 'copy_jobs', 'restores', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
   const rows = await Promise.all(tables.map((table) => h.sql(`select * from ${table} order by 1`)));
   // Token usage is recorded on every request, dry or not.
   return JSON.stringify(rows, (key, value) => (key === 'last_used_at' || key === 'last_used_ip' ? undefined : value));
