@@ -51,6 +51,23 @@ export interface OperationFailed {
   events?: EventRecord[];
 }
 
+/** `backup_job.success` / `backup_job.failure`, written with the outcome it reports. */
+function backupOutcomeEvent(run: BackupJobRun, job: BackupJob | null): EventRecord {
+  const failure = run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null;
+  return {
+    type: run.status === 'success' ? 'backup_job.success' : 'backup_job.failure',
+    payload: {
+      id: run.jobId,
+      name: job?.name ?? null,
+      run_id: run.id,
+      snapshot_id: run.snapshotId,
+      status: run.status,
+      failure,
+      output: failure ? failure.message : run.warnings.join('\n'),
+    },
+  };
+}
+
 /** Writes the life cycle of runs to Postgres: backup runs with their job's last_* fields, and operation runs. */
 export function recordActivities({ orm }: ActivityDeps) {
   const finish = (runId: string, apply: (run: BackupJobRun, job: BackupJob | null) => void, events: EventRecord[] = []) =>
@@ -60,6 +77,7 @@ export function recordActivities({ orm }: ActivityDeps) {
       const job = await em.findOne(BackupJob, run.jobId);
       apply(run, job);
       for (const event of events) em.create(DomainEvent, event);
+      if (run.status === 'success' || run.status === 'failed') em.create(DomainEvent, backupOutcomeEvent(run, job));
     });
 
   // A copy run shows on its job too (last_run, last_status, last_error), as a backup run does.

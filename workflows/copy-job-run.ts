@@ -34,11 +34,11 @@ export async function copyJobRun(input: CopyJobRunInput): Promise<CopyOutcome> {
     outcome = await withRepositoryLock(repoId, 'shared', () => restic.copySnapshots({ runId, jobId, snapshotId: input.snapshotId }));
   } catch (error) {
     const failure = describeFailure(error);
-    const event = { type: 'copy_job.failure', payload: { id: jobId, name: input.jobName, run_id: runId, output: failure.message } };
+    const event = { type: 'copy_job.failure', payload: { id: jobId, name: input.jobName, run_id: runId, status: 'failed', failure, output: failure.message } };
     await records.recordOperationFailed({ runId, ...failure, events: [event] });
     throw runFailure(failure);
   }
-  const event = { type: 'copy_job.success', payload: { id: jobId, name: input.jobName, run_id: runId, output: outcome.output.join('\n') } };
+  const event = { type: 'copy_job.success', payload: { id: jobId, name: input.jobName, run_id: runId, status: 'success', failure: null, output: outcome.output.join('\n') } };
   await records.recordOperationSucceeded({ runId, result: { ...outcome }, warnings: [], events: [event] });
   return outcome;
 }

@@ -31,11 +31,11 @@ export async function restoreSnapshot({ restoreId, repoId, snapshotId }: Restore
     outcome = await withRepositoryLock(repoId, 'shared', () => restic.restoreSnapshot({ restoreId }));
   } catch (error) {
     const failure = describeFailure(error);
-    const event = { type: 'restore.failure', payload: { ...about, status: 'failed', error: failure.message } };
+    const event = { type: 'restore.failure', payload: { ...about, status: 'failed', failure } };
     await records.recordRestoreFinished({ restoreId, status: 'failed', failure, events: [event] });
     throw runFailure(failure);
   }
-  const event = { type: 'restore.success', payload: { ...about, status: 'success', summary: outcome.summary } };
+  const event = { type: 'restore.success', payload: { ...about, status: 'success', failure: null, summary: outcome.summary } };
   await records.recordRestoreFinished({ restoreId, status: 'success', ...outcome, events: [event] });
   return outcome;
 }

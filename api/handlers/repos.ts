@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { FailureType } from '../../common/failures';
-import { BackupJob, CopyJob, Host, Repo } from '../../db/entities';
+import { BackupJob, CopyJob, DomainEvent, Host, Repo } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { repositoryInit } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
@@ -82,6 +82,9 @@ export async function createRepo(ctx: ApiContext): Promise<void> {
       throw initError(error, body.path);
     }
   }
+  // Once it is there to stay (an init that failed removed it).
+  em.create(DomainEvent, { type: 'repo.created', payload: { id: repo.id, name: repo.name, path: repo.path } });
+  await em.flush();
   respondCreated(ctx, `/repos/${repo.id}`, repoView(repo));
 }
 
@@ -126,7 +129,9 @@ export async function deleteRepo(ctx: ApiContext): Promise<void> {
   if (copies > 0) throw conflict('repo_in_use', `repository ${repo.id} is the source of copy jobs; delete or move them first`);
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { repo: repoView(repo) } });
   try {
-    await ctx.state.em.removeAndFlush(repo);
+    ctx.state.em.remove(repo);
+    ctx.state.em.create(DomainEvent, { type: 'repo.deleted', payload: { id: repo.id, name: repo.name, path: repo.path } });
+    await ctx.state.em.flush();
   } catch (error) {
     if (error instanceof ForeignKeyConstraintViolationException) throw conflict('repo_in_use', `repository ${repo.id} is still referenced`);
     throw error;

@@ -70,6 +70,8 @@ describe('backup runs: failures, local jobs and runs in flight', () => {
     const snapshots = await h.api.get(`/repos/${r.id}/snapshots`);
     expect(snapshots.body.data.map((s: { id: string }) => s.id)).toEqual([run.snapshot_id]);
     expect(snapshots.body.data[0].tags).toEqual(['local']);
+    const events = await h.sql<{ payload: Record<string, unknown> }>("select payload from events where type = 'backup_job.success' and payload->>'run_id' = ?", [run.id]);
+    expect(events.map((e) => e.payload)).toEqual([expect.objectContaining({ id: jobId, run_id: run.id, snapshot_id: run.snapshot_id, status: 'success', failure: null })]);
   });
 
   test('a wrong password fails at once, with a clear error and no retries', async () => {
@@ -85,6 +87,8 @@ describe('backup runs: failures, local jobs and runs in flight', () => {
     expect((await h.services.temporal.workflow.getHandle(run.workflow_id).describe()).status.name).toBe('FAILED');
     const after = await h.api.get(`/backup-jobs/${jobId}`);
     expect(after.body.data).toMatchObject({ last_status: 'failed', last_error: run.failure.message, last_run_id: run.id });
+    const events = await h.sql<{ payload: Record<string, unknown> }>("select payload from events where type = 'backup_job.failure' and payload->>'run_id' = ?", [run.id]);
+    expect(events.map((e) => e.payload)).toEqual([expect.objectContaining({ id: jobId, run_id: run.id, status: 'failed', failure: run.failure })]);
   });
 
   test('a missing repository fails at once and is never initialised by a run', async () => {

@@ -137,7 +137,7 @@ test('a path the snapshot does not hold fails the restore, typed, and emits rest
   const res = await restore({ repo_id: repoId, snapshot_id: snapshotId, include: [join(src, 'nope')] });
   expect(res.body.data).toMatchObject({ status: 'failed', failure: { code: 'path_not_found' } });
   const [event] = await h.sql<{ payload: Record<string, unknown> }>("select payload from events where type = 'restore.failure' and (payload->>'id')::int = ?", [res.body.data.id]);
-  expect(event?.payload).toMatchObject({ id: res.body.data.id, repo_id: repoId, snapshot_id: snapshotId, status: 'failed' });
+  expect(event?.payload).toMatchObject({ id: res.body.data.id, repo_id: repoId, snapshot_id: snapshotId, status: 'failed', failure: { code: 'path_not_found' } });
 });
 
 test('a target too small for the restore fails as disk_full before writing anything', async () => {

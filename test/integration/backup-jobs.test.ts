@@ -100,6 +100,8 @@ describe('create, read, update, delete', () => {
       retention_keep_within: null,
       retention_keep_tags: [],
       retention_prune: true,
+      pre_hook_command: null,
+      post_hook_command: null,
       created_at: expect.stringMatching(ISO),
       updated_at: expect.stringMatching(ISO),
     });

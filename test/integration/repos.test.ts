@@ -198,6 +198,11 @@ describe('create, read, update, delete', () => {
     expectError(await h.api.get(`/repos/${created.id}`), 404, 'not_found');
     expectError(await h.api.delete(`/repos/${created.id}`), 404, 'not_found');
     expect((await h.api.get('/repos?per_page=200')).body.data.map((r: { id: number }) => r.id)).not.toContain(created.id);
+    const events = await h.sql<{ type: string; payload: Record<string, unknown> }>("select type, payload from events where type like 'repo.%' and (payload->>'id')::int = ? order by id", [created.id]);
+    expect(events).toEqual([
+      { type: 'repo.created', payload: { id: created.id, name: created.name, path: created.path } },
+      { type: 'repo.deleted', payload: { id: created.id, name: created.name, path: created.path } },
+    ]);
   });
 
   test('a repository used by a backup job cannot be deleted (409 repo_in_use) until the job is gone', async () => {
@@ -352,6 +357,8 @@ describe('init: true', () => {
     expect(res.text).not.toContain(second.password);
     expect(await repoRows()).toBe(before);
     expect(await h.services.orm.em.fork().count(Repo, { name: second.name })).toBe(0);
+    // A repository that was never kept was never announced.
+    expect(await h.count('events', "type = 'repo.created' and payload->>'name' = ?", [second.name])).toBe(0);
 
     // The existing repository is untouched.
     expect(restic(path, first.password as string, ['cat', 'config']).stdout).toBe(configBefore);
