@@ -10,6 +10,7 @@ import { repositoryActivities } from './repository';
 import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { snapshotBrowseActivities } from './snapshot-browse';
+import { webhookActivities } from './webhooks';
 
 export type { ActivityDeps } from './deps';
 
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...retentionActivities(deps),
     ...snapshotBrowseActivities(deps),
     ...restoreActivities(deps),
+    ...webhookActivities(deps),
   };
 }
 

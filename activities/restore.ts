@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
@@ -159,12 +159,18 @@ class RestoreRun {
 
   /**
    * restic on the host against the path it knows the repository by (its backup job's, else the
-   * repository's own), if restic there opens it; null when it cannot, and the restore goes
-   * through the worker. sftp and rclone repositories need credentials only the worker holds.
+   * repository's own), if the host backs up into the repository and restic there opens it; null
+   * otherwise, and the restore goes through the worker. sftp and rclone repositories need
+   * credentials only the worker holds.
    */
   private async hostSession(exec: Executor, host: Host): Promise<ResticSession | null> {
-    const job = await this.deps.orm.em.fork().findOne(BackupJob, { repo: this.repo.id, host: host.id, remoteRepoPath: { $ne: null } });
-    const repository = job?.remoteRepoPath ?? this.repo.path;
+    // Only a host that backs up into the repository is given its password.
+    const jobs = await this.deps.orm.em.fork().find(BackupJob, { repo: this.repo.id, host: host.id }, { orderBy: { id: 'asc' } });
+    if (jobs.length === 0) {
+      this.warnings.push(`${host.name} does not back up into this repository, so restic there is not given its password: restored through the worker and rsync`);
+      return null;
+    }
+    const repository = jobs.find((job) => job.remoteRepoPath)?.remoteRepoPath ?? this.repo.path;
     if (/^(sftp|rclone):/.test(repository)) return null;
     const session = { exec, binary: host.resticPath, access: { repository, password: repositoryPassword(this.repo, this.deps.secrets) } };
     const probe = await runRestic(exec, host.resticPath, session.access, ['cat', 'config', '--no-lock'], { onOtherStdout: () => undefined });
@@ -215,11 +221,18 @@ async function freeRemoteBytes(exec: Executor, target: string): Promise<number> 
   return code === 0 && Number.isFinite(available) ? available * 1024 : Number.POSITIVE_INFINITY;
 }
 
-/** Copies a staged tree to the host: rsync over OpenSSH with the pinned host key; arguments are not re-parsed remotely. */
+/**
+ * Copies a staged tree to the host: rsync over OpenSSH with the pinned host key; arguments are
+ * not re-parsed remotely. The staging directory's entries are sent, not the directory itself,
+ * so the target keeps its own mode and owner (it may be `/`).
+ */
 async function rsync(ssh: string[], staging: string, host: Host, target: string): Promise<void> {
+  const entries = (await readdir(staging)).map((name) => join(staging, name));
+  if (entries.length === 0) return;
   const errors: string[] = [];
+  const address = host.hostname.includes(':') ? `[${host.hostname}]` : host.hostname;
   const code = await localExecutor(
-    ['rsync', '-a', '--protect-args', '-e', ssh.join(' '), `${staging}/`, `${host.user}@${host.hostname}:${target}/`],
+    ['rsync', '-a', '--protect-args', '-e', ssh.join(' '), '--', ...entries, `${host.user}@${address}:${target}/`],
     { onStderrLine: (line) => errors.push(line), signal: Context.current().cancellationSignal },
   );
   if (code === 0) return;

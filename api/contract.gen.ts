@@ -188,7 +188,7 @@ export interface paths {
         put?: never;
         /**
          * Create a webhook
-         * @description The URL must be `https://` on port 443 and resolve to public addresses only (422 `validation_error` on `url` otherwise). `events` must not be empty; `enabled` defaults to true. The signing secret (generated when omitted) is in the response once.
+         * @description The URL must be `https://` on port 443 and resolve to public addresses only (422 `validation_error` on `url` otherwise), unless the `webhook_allow_private_targets` setting allows private and loopback receivers (then over `http://` too, on any port). `events` must not be empty; `enabled` defaults to true. The signing secret (generated when omitted) is in the response once.
          */
         post: operations["createWebhook"];
         delete?: never;
@@ -1753,6 +1753,16 @@ export interface components {
             redelivery_of: number | null;
             /** @description Temporal workflow id, `webhook-delivery-<id>`. */
             workflow_id: string;
+            /** @description Extension. Every attempt, oldest first. */
+            attempt_log: {
+                attempt: number;
+                /** Format: date-time */
+                attempted_at: string;
+                /** @description HTTP status (0 = no HTTP answer). */
+                status: number;
+                latency_ms: number;
+                error: string | null;
+            }[];
             /** Format: date-time */
             created_at: string;
         };
@@ -3138,7 +3148,7 @@ export interface components {
         /** @description A setting exposed through the API. */
         Setting: {
             /** @enum {string} */
-            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands" | "restore_managed_local_root" | "restore_managed_remote_root" | "restore_original_global_enabled" | "restore_original_allowed_paths";
+            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands" | "restore_managed_local_root" | "restore_managed_remote_root" | "restore_original_global_enabled" | "restore_original_allowed_paths" | "webhook_allow_private_targets" | "webhook_retry_hours" | "webhook_retry_initial_seconds" | "webhook_timeout_seconds" | "api_webhook_store_response_body_debug";
             value: components["schemas"]["SettingValue"];
             /** @enum {string} */
             type: "string" | "integer" | "boolean" | "string_list";
@@ -4033,7 +4043,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4083,7 +4092,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4109,7 +4117,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4140,7 +4147,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4186,7 +4192,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4230,7 +4235,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4269,7 +4273,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4309,7 +4312,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -4359,7 +4361,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

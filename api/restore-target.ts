@@ -5,6 +5,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** Why a path inside a snapshot cannot be restored by itself, or null: absolute, normal form, no `..`. */
 export function includePathProblem(path: string): string | null {
   if (!path.startsWith('/')) return 'must be an absolute path inside the snapshot';
+  if (path === '/') return 'must name a path inside the snapshot (omit include to restore all of it)';
   if (CONTROL.test(path)) return 'must not contain control characters';
   if (path.split('/').includes('..')) return 'must not contain ".." segments';
   const normalised = posix.normalize(path);

@@ -2,7 +2,8 @@ import type { TemporalConfig } from '../common/config';
 import type { RunLifecycle } from '../db/entities/run-lifecycle';
 import { temporalUiLink } from '../common/temporal';
 import { SETTINGS, type SettingKey } from '../common/settings';
-import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, CopyJob, Host, OperationRun, Repo, RepoStatsSample, Restore, Snapshot, SshKey } from '../db/entities';
+import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, CopyJob, Host, OperationRun, Repo, RepoStatsSample, Restore, Snapshot, SshKey, Webhook, WebhookDelivery, WebhookDeliveryAttempt } from '../db/entities';
+import { webhookDeliveryWorkflowId } from '../workflows/webhook-delivery';
 import type { Row } from './pagination';
 import { retentionFieldsOf } from './retention-fields';
 import type { components } from './contract.gen';
@@ -303,5 +304,40 @@ export function repoStatsSampleView(sample: Row<RepoStatsSample>): Schemas['Repo
     total_size: Number(sample.totalSize),
     total_file_count: Number(sample.totalFileCount),
     recorded_at: new Date(sample.recordedAt).toISOString(),
+  };
+}
+
+export function webhookView(webhook: Webhook | Row<Webhook>): Schemas['Webhook'] {
+  return {
+    id: webhook.id,
+    name: webhook.name,
+    url: webhook.url,
+    events: webhook.events as Schemas['Webhook']['events'],
+    enabled: webhook.enabled,
+    last_status: webhook.lastStatus,
+    last_attempt_at: iso(webhook.lastAttemptAt),
+    last_error: webhook.lastError,
+    created_at: webhook.createdAt.toISOString(),
+  };
+}
+
+export function webhookDeliveryView(delivery: WebhookDelivery | Row<WebhookDelivery>, attempts: WebhookDeliveryAttempt[]): Schemas['WebhookDelivery'] {
+  return {
+    id: delivery.id,
+    webhook_id: delivery.webhookId,
+    guid: delivery.guid,
+    event: delivery.event,
+    payload: JSON.parse(delivery.body) as Schemas['WebhookDelivery']['payload'],
+    state: delivery.state,
+    status: delivery.status,
+    response: delivery.response,
+    error: delivery.error,
+    attempts: delivery.attempts,
+    next_attempt_at: iso(delivery.nextAttemptAt),
+    attempted_at: iso(delivery.attemptedAt),
+    redelivery_of: delivery.redeliveryOf,
+    workflow_id: webhookDeliveryWorkflowId(delivery.id),
+    created_at: delivery.createdAt.toISOString(),
+    attempt_log: attempts.map((a) => ({ attempt: a.attempt, attempted_at: a.attemptedAt.toISOString(), status: a.status, latency_ms: a.latencyMs, error: a.error })),
   };
 }

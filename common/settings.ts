@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Setting } from '../db/entities';
+import { managedRootProblem } from './restore-roots';
 
 export type SettingType = 'string' | 'integer' | 'boolean' | 'string_list';
 
@@ -12,6 +13,8 @@ interface SettingSpec {
   /** For strings and list items: the pattern a value must match. */
   pattern?: RegExp;
   patternHint?: string;
+  /** For strings: a further check, saying why a value is refused (null: accepted). */
+  check?: (value: string) => string | null;
 }
 
 const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
@@ -48,11 +51,11 @@ export const SETTINGS = {
     description: 'Programs backup jobs may run as pre and post hooks (absolute paths; empty = no hooks).',
   },
   restore_managed_local_root: {
-    type: 'string', default: '/var/tmp/fulgurite-restores', ...DIRECTORY,
+    type: 'string', default: '/var/tmp/fulgurite-restores', ...DIRECTORY, check: managedRootProblem,
     description: 'Directory managed restores onto the control plane go under.',
   },
   restore_managed_remote_root: {
-    type: 'string', default: '/var/tmp/fulgurite-restores', ...DIRECTORY,
+    type: 'string', default: '/var/tmp/fulgurite-restores', ...DIRECTORY, check: managedRootProblem,
     description: "Directory managed restores onto a host go under, unless the host sets its own restore_managed_root.",
   },
   restore_original_global_enabled: { type: 'boolean', default: false, description: 'Allow restores to the original location at all (each host must allow it too).' },
@@ -60,6 +63,14 @@ export const SETTINGS = {
     type: 'string_list', default: [], ...DIRECTORY,
     description: 'Paths a restore to the original location may write under (empty = none).',
   },
+  webhook_allow_private_targets: {
+    type: 'boolean', default: false,
+    description: 'Allow webhook URLs on private, loopback and link-local addresses, over http too, on any port (on-premise receivers).',
+  },
+  webhook_retry_hours: { type: 'integer', default: 72, min: 1, max: 720, description: 'How long a failing webhook delivery is retried.' },
+  webhook_retry_initial_seconds: { type: 'integer', default: 10, min: 1, max: 3600, description: 'Delay before the first retry of a webhook delivery; each retry doubles it (at most an hour), with jitter.' },
+  webhook_timeout_seconds: { type: 'integer', default: 10, min: 1, max: 60, description: 'Time limit of one webhook delivery attempt.' },
+  api_webhook_store_response_body_debug: { type: 'boolean', default: false, description: 'Keep the first 4000 characters of webhook response bodies on their deliveries.' },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -86,6 +97,7 @@ export function settingValueProblem(key: SettingKey, value: unknown): string | n
     case 'string':
       if (typeof value !== 'string') return 'must be a string';
       if (spec.pattern && !spec.pattern.test(value)) return `must be ${spec.patternHint}`;
+      if (spec.check?.(value)) return spec.check(value);
       if (key.endsWith('timezone') && !isTimeZone(value)) return 'must be an IANA time zone';
       return null;
     case 'string_list':

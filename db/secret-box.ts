@@ -40,4 +40,5 @@ export const SecretPurpose = {
   sudoPassword: 'hosts.sudo_password',
   copyDestPassword: 'copy_jobs.dest_password',
   rcloneConfig: 'copy_jobs.rclone_config',
+  webhookSecret: 'webhooks.secret',
 } as const;

@@ -3,6 +3,8 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import type { TemporalConfig } from '../common/config';
 import { temporalConnectionOptions } from '../common/temporal';
+import { eventRelay, eventRelayWorkflowId } from '../workflows/webhook-delivery';
+import { RunKindKey } from '../workflows/search-attributes';
 import { ensureSearchAttributes } from './search-attributes';
 
 export interface WorkerSetup {
@@ -34,6 +36,13 @@ export async function createWorker(setup: WorkerSetup): Promise<{ worker: Worker
       // restic progress reaches the run resource through heartbeats: send them every few seconds.
       maxHeartbeatThrottleInterval: '3 seconds',
       defaultHeartbeatThrottleInterval: '3 seconds',
+    });
+    // The outbox relay runs as long as the task queue has a worker; a second worker finds it running.
+    await temporal.workflow.start(eventRelay, {
+      workflowId: eventRelayWorkflowId(setup.temporal.taskQueue),
+      taskQueue: setup.temporal.taskQueue,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: [{ key: RunKindKey, value: 'event-relay' }],
     });
     return {
       worker,

@@ -6,3 +6,4 @@ export * from './repository-lock';
 export * from './repository-maintenance';
 export * from './copy-job-run';
 export * from './restore';
+export * from './webhook-delivery';

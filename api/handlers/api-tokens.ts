@@ -126,7 +126,7 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
   await em.transactional(async (tx) => {
     tx.persist(token);
     await tx.flush();
-    tx.create(DomainEvent, { type: 'api_token.created', payload: { token: apiTokenView(token), by_token_id: caller.token.id } });
+    tx.create(DomainEvent, { type: 'api_token.created', payload: { ...apiTokenView(token), by_token_id: caller.token.id } });
   });
   const view = apiTokenView(token);
   // The secret is shown once: a retry with the same Idempotency-Key learns the token exists, not its secret.
@@ -161,7 +161,7 @@ export async function revokeApiToken(ctx: ApiContext): Promise<void> {
   if (!token.revokedAt) {
     token.revokedAt = new Date();
     token.revokedReason = body.reason ?? null;
-    ctx.state.em.create(DomainEvent, { type: 'api_token.revoked', payload: { token: apiTokenView(token), by_token_id: authOf(ctx).token.id } });
+    ctx.state.em.create(DomainEvent, { type: 'api_token.revoked', payload: { ...apiTokenView(token), by_token_id: authOf(ctx).token.id } });
     await ctx.state.em.flush();
   }
   respondNoContent(ctx);

@@ -2,11 +2,12 @@ import { CopyJob, Host, OperationRun, Repo } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { copyJobRun } from '../../workflows/copy-job-run';
 import { JobIdKey, RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
-import { idFilter } from '../auth/resource-scope';
+import { idFilter, requireHost } from '../auth/resource-scope';
+import { userPermissions } from '../auth/roles';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond, respondCreated, respondNoContent } from '../envelope';
-import { conflict, invalidField, notFound } from '../errors';
+import { ApiError, conflict, invalidField, notFound } from '../errors';
 import { findOr404, referenced } from '../lookup';
 import { startOperationRun } from '../operation-runs';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
@@ -20,8 +21,15 @@ const sourceOf = async (ctx: ApiContext, id: number) => (await referenced(ctx.st
 
 type CopyJobBody = RequestBody<'createCopyJob'> | RequestBody<'updateCopyJob'>;
 
+/** Fields that decide where a repository's data goes: whoever sets them can read all of it. */
+const DESTINATION_FIELDS = ['source_repo_id', 'dest_path', 'dest_host_id', 'dest_password', 'rclone_config'] as const;
+
 /** Applies the fields a request sets; secrets are sealed, never kept in clear. */
 async function assign(ctx: ApiContext, job: CopyJob, body: CopyJobBody): Promise<void> {
+  const auth = authOf(ctx);
+  if (DESTINATION_FIELDS.some((field) => body[field] !== undefined) && !userPermissions(auth.user).has('restore.run')) {
+    throw new ApiError(403, 'forbidden', 'choosing what a copy job copies and where requires the restore.run permission as well: a copy reads every snapshot', { required_permission: 'restore.run' });
+  }
   if (body.dest_host_id !== undefined) job.destHost = await referenced(ctx.state.em, Host, body.dest_host_id, 'dest_host_id', 'host');
   if (body.dest_path !== undefined) {
     const problem = repositoryPathProblem(body.dest_path);
@@ -47,6 +55,8 @@ async function assign(ctx: ApiContext, job: CopyJob, body: CopyJobBody): Promise
   if (body.retry_policy !== undefined) job.retryPolicy = body.retry_policy;
   if (!job.destPasswordSecret) throw invalidField('dest_password', 'the destination repository needs a password');
   if (job.sourceRepo && job.destPath === job.sourceRepo.path) throw invalidField('dest_path', 'the destination is the source repository itself');
+  // Where the copy writes: the destination's SSH host, or (any other destination) the control plane.
+  requireHost(auth.resources, job.destPath.startsWith('sftp:') ? (job.destHost?.id ?? null) : null);
   if (job.destPath.startsWith('sftp:')) {
     if (!job.destHost) throw invalidField('dest_host_id', 'an sftp: destination needs the host whose SSH key reaches it');
     // restic's sftp options apply to both repositories of a copy: one sftp side at a time.
@@ -56,8 +66,11 @@ async function assign(ctx: ApiContext, job: CopyJob, body: CopyJobBody): Promise
 
 export async function listCopyJobs(ctx: ApiContext): Promise<void> {
   const page = pageOf(ctx.state.query);
-  const repoIds = idFilter(authOf(ctx).resources.repos);
-  const [jobs, total] = await findPage(ctx.state.em, CopyJob, page, repoIds ? { sourceRepo: repoIds } : {});
+  const { repos, hosts } = authOf(ctx).resources;
+  const repoIds = idFilter(repos);
+  const hostIds = idFilter(hosts);
+  // As getCopyJob: a host-limited caller sees only jobs writing to its hosts over sftp.
+  const [jobs, total] = await findPage(ctx.state.em, CopyJob, page, { ...(repoIds ? { sourceRepo: repoIds } : {}), ...(hostIds ? { destHost: hostIds } : {}) });
   const names = await namesById(ctx.state.em, Repo, jobs.map((j) => j.sourceRepo));
   respond(ctx, 200, jobs.map((job) => copyJobView(job, names.get(job.sourceRepo as number) ?? '')), pageMeta(page, total));
 }

@@ -6,19 +6,26 @@ import { idFilter } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond, respondCreated, respondNoContent } from '../envelope';
-import { conflict, invalidField } from '../errors';
+import { ApiError, conflict, invalidField } from '../errors';
 import { findOr404, referenced } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { localPathProblem } from '../paths';
+import { managedRootProblem } from '../../common/restore-roots';
+import { userPermissions } from '../auth/roles';
 import { hostView } from '../views';
 import { executeWorkflow, oneOffWorkflowId } from '../workflow-calls';
 
 const findHost = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, Host, id, 'host', { populate: ['sshKey'] });
 const sshKeyOf = (ctx: ApiContext, id: number | null | undefined) => referenced(ctx.state.em, SshKey, id, 'ssh_key_id', 'SSH key');
 
-function checkManagedRoot(path: string | null | undefined): void {
-  const problem = path ? localPathProblem(path) : null;
+/** Where managed restores onto the host go decides what they may overwrite: as privileged as the original-location switches. */
+function checkRestoreSettings(ctx: ApiContext, body: { restore_managed_root?: string | null; restore_original_enabled?: boolean }): void {
+  const path = body.restore_managed_root;
+  const problem = path ? (localPathProblem(path) ?? managedRootProblem(path)) : null;
   if (problem) throw invalidField('restore_managed_root', problem);
+  if ((path || body.restore_original_enabled) && !userPermissions(authOf(ctx).user).has('settings.manage')) {
+    throw new ApiError(403, 'admin_required', 'setting restore_managed_root or restore_original_enabled requires the settings.manage permission');
+  }
 }
 
 export async function listHosts(ctx: ApiContext): Promise<void> {
@@ -34,7 +41,7 @@ export async function getHost(ctx: ApiContext): Promise<void> {
 
 export async function createHost(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as RequestBody<'createHost'>;
-  checkManagedRoot(body.restore_managed_root);
+  checkRestoreSettings(ctx, body);
   const sshKey = await sshKeyOf(ctx, body.ssh_key_id);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   const host = ctx.state.em.create(Host, {
@@ -64,7 +71,7 @@ export async function updateHost(ctx: ApiContext): Promise<void> {
   if (body.host_key_fingerprint !== undefined && body.reset_host_key) {
     throw invalidField('reset_host_key', 'cannot pin and reset the host key in one request');
   }
-  checkManagedRoot(body.restore_managed_root);
+  checkRestoreSettings(ctx, body);
   const moved = (body.hostname !== undefined && body.hostname !== host.hostname) || (body.port !== undefined && body.port !== host.port);
   if (body.name !== undefined) host.name = body.name;
   if (body.hostname !== undefined) host.hostname = body.hostname;

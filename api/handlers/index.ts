@@ -13,6 +13,7 @@ import * as settings from './settings';
 import * as snapshots from './snapshots';
 import * as sshKeys from './ssh-keys';
 import * as system from './system';
+import * as webhooks from './webhooks';
 
 /** Handlers by operationId. An operation of the contract missing here answers 501 not_implemented. */
 export const handlers: Partial<Record<OperationId, Handler>> = {
@@ -65,6 +66,15 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   runBackupJob: backupJobs.runBackupJob,
   listBackupJobRuns: backupJobs.listBackupJobRuns,
   getBackupJobRun: backupJobs.getBackupJobRun,
+  listWebhooks: webhooks.listWebhooks,
+  createWebhook: webhooks.createWebhook,
+  listWebhookEvents: webhooks.listWebhookEvents,
+  getWebhook: webhooks.getWebhook,
+  updateWebhook: webhooks.updateWebhook,
+  deleteWebhook: webhooks.deleteWebhook,
+  testWebhook: webhooks.testWebhook,
+  listWebhookDeliveries: webhooks.listWebhookDeliveries,
+  redeliverWebhookDelivery: webhooks.redeliverWebhookDelivery,
   listRestores: restores.listRestores,
   createRestore: restores.createRestore,
   getRestore: restores.getRestore,

@@ -58,17 +58,18 @@ const CHECKS: Record<ResourceKind, Check> = {
     await requireRepoAndStorage(em, scope, job.repo_id);
     requireHost(scope, job.host_id);
   },
-  // A copy job is in scope when its source repository and its destination's SSH host are; to a
-  // repository-limited caller an unknown id answers like one out of scope, as for backup jobs.
+  // A copy job is in scope when its source repository is, and where it writes: the SSH host of an
+  // sftp destination, else the control plane. Unknown ids answer as for backup jobs.
   copy_job: async (em, scope, id) => {
     if (id === null) return;
     const [job] = await rows<{ source_repo_id: number; dest_host_id: number | null }>(em, 'select source_repo_id, dest_host_id from copy_jobs where id = ?', [id]);
     if (!job) {
       if (scope.repos !== null) throw repoNotInScope();
+      if (scope.hosts !== null) throw hostNotInScope();
       return;
     }
     await requireRepoAndStorage(em, scope, job.source_repo_id);
-    if (job.dest_host_id !== null) requireHost(scope, job.dest_host_id);
+    requireHost(scope, job.dest_host_id);
   },
   // A restore is in scope when its repository and the host it restored onto are (no host: the
   // control plane); unknown ids answer as for backup jobs.
@@ -80,7 +81,7 @@ const CHECKS: Record<ResourceKind, Check> = {
       if (scope.hosts !== null) throw hostNotInScope();
       return;
     }
-    requireRepo(scope, restore.repo_id);
+    await requireRepoAndStorage(em, scope, restore.repo_id);
     requireHost(scope, restore.host_id);
   },
   // A host-scoped caller reaches the keys its hosts use, and no other.

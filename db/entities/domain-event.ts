@@ -6,6 +6,8 @@ export class DomainEvent {
   type!: string;
   payload!: Record<string, unknown>;
   createdAt: Opt<Date> = new Date();
+  /** When the relay handed it to the webhooks subscribed to it. */
+  relayedAt: Date | null = null;
 }
 
 export const DomainEventSchema = new EntitySchema<DomainEvent>({
@@ -16,5 +18,6 @@ export const DomainEventSchema = new EntitySchema<DomainEvent>({
     type: { type: 'string' },
     payload: { type: 'json' },
     createdAt: { type: 'Date' },
+    relayedAt: { type: 'Date', nullable: true },
   },
 });

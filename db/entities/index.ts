@@ -13,6 +13,8 @@ export * from './repo-stats-sample';
 export * from './operation-run';
 export * from './copy-job';
 export * from './restore';
+export * from './webhook';
+export * from './webhook-delivery';
 
 import { UserSchema } from './user';
 import { ApiTokenSchema } from './api-token';
@@ -29,6 +31,8 @@ import { RepoStatsSampleSchema } from './repo-stats-sample';
 import { OperationRunSchema } from './operation-run';
 import { CopyJobSchema } from './copy-job';
 import { RestoreSchema } from './restore';
+import { WebhookSchema } from './webhook';
+import { WebhookDeliveryAttemptSchema, WebhookDeliverySchema } from './webhook-delivery';
 
 export const entitySchemas = [
   UserSchema,
@@ -46,4 +50,7 @@ export const entitySchemas = [
   OperationRunSchema,
   CopyJobSchema,
   RestoreSchema,
+  WebhookSchema,
+  WebhookDeliverySchema,
+  WebhookDeliveryAttemptSchema,
 ];

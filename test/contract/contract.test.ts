@@ -12,8 +12,6 @@ import { startHarness, type Harness } from '../support/harness';
  * This list may only shrink: implementing an operation means removing it here.
  */
 const NOT_IMPLEMENTED = [
-  'listWebhooks', 'createWebhook', 'listWebhookEvents', 'getWebhook', 'updateWebhook', 'deleteWebhook',
-  'testWebhook', 'listWebhookDeliveries', 'redeliverWebhookDelivery',
   'listSchedulerTasks', 'listBackupSchedules', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',
   'listNotifications', 'getUnreadNotificationCount', 'markNotificationRead', 'markAllNotificationsRead',
   'deleteNotification', 'deleteReadNotifications',

@@ -1,13 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { expectFieldError, unique } from '../support/expectations';
 import { startHarness, type Harness } from '../support/harness';
 import { restic } from '../support/restic';
 import { stackEnv } from '../support/stack-env';
 import { waitFor } from '../support/wait';
+import { killWorkerProcess, startWorkerProcess } from '../support/worker-process';
 
 /**
  * Pre and post hooks of backup jobs, with the worker in its own process (as in production) so
@@ -24,37 +25,7 @@ let wrapper: string;
 let worker: ChildProcess | null = null;
 const password = 'hooks-test-pw';
 
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(resolve('node_modules/.bin/tsx'), ['worker/main.ts'], {
-    cwd: resolve(__dirname, '..', '..'),
-    detached: true, // its own process group: killing it kills the restic it runs too
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: h.config.databaseUrl,
-      TEMPORAL_ADDRESS: h.config.temporal.address,
-      TEMPORAL_NAMESPACE: h.config.temporal.namespace,
-      TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
-      SECRET_KEY: h.config.secretKey.toString('base64'),
-      RESTIC_BINARY: wrapper,
-    },
-  });
-  let output = '';
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((ready, failed) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('worker polling task queue')) ready();
-    });
-    child.once('exit', (code) => failed(new Error(`the worker exited with ${code}: ${output}`)));
-  });
-  return child;
-}
-
-function killWorker(child: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  process.kill(-(child.pid as number), 'SIGKILL');
-  return exited;
-}
+const startWorker = () => startWorkerProcess(h, { RESTIC_BINARY: wrapper });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bcp-hooks-'));
@@ -87,7 +58,7 @@ exec ${stackEnv().resticBinary} "$@"
   worker = await startWorker();
 }, 120_000);
 afterAll(async () => {
-  if (worker && worker.exitCode === null) await killWorker(worker);
+  if (worker && worker.exitCode === null) await killWorkerProcess(worker);
   await h?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -163,7 +134,7 @@ test('the post hook runs even when the worker dies during the backup', async () 
     expect(started.status).toBe(202);
     await waitFor(async () => ((await readFile(timeline, 'utf8')).includes('waiting') ? true : undefined), 'the backup to start');
     expect(await logged()).toEqual(['pre|||freeze']);
-    await killWorker(worker as ChildProcess);
+    await killWorkerProcess(worker as ChildProcess);
     worker = await startWorker();
   } finally {
     await writeFile(gate, '');

@@ -70,6 +70,8 @@ beforeAll(async () => {
   await appendFile(stackEnv().sshd.authorizedKeysFile, `${key.body.data.public_key}\n`);
   resticHostId = await createHost(`with-restic-${unique()}`, stackEnv().resticBinary, key.body.data.id);
   rsyncHostId = await createHost(`without-restic-${unique()}`, join(dir, 'no-restic-here'), key.body.data.id);
+  // The host with restic backs up into the repository, so it may be given its password.
+  expect((await h.api.post('/backup-jobs', { name: `on-host-${unique()}`, repo_id: repoId, host_id: resticHostId, source_paths: [src] })).status).toBe(201);
 
   for (const [key, value] of [['restore_managed_local_root', localRoot()], ['restore_managed_remote_root', remoteRoot()]]) {
     expect((await h.api.put(`/settings/${key}`, { value })).status).toBe(200);
@@ -127,10 +129,19 @@ test('a host whose restic cannot open the repository gets the files through the 
   const include = [join(src, 'docs'), join(src, 'weird', 'a[1].txt')];
   const res = await restore({ repo_id: repoId, snapshot_id: snapshotId, host_id: rsyncHostId, include, append_context_subdir: false });
   expect(res.body.data).toMatchObject({ status: 'success', resolved_target: remoteRoot(), summary: { transfer: 'rsync' } });
-  expect(res.body.data.warnings.join('\n')).toMatch(/cannot open .*restored through the worker and rsync/);
+  expect(res.body.data.warnings.join('\n')).toMatch(/does not back up into this repository.*restored through the worker and rsync/);
   expect(filesUnder(remoteRoot())).toEqual(['docs/notes.md', 'docs/report.txt', 'weird/a[1].txt'].map((name) => join(src, name).slice(1)));
   expect(await readFile(join(remoteRoot(), src, 'docs', 'notes.md'), 'utf8')).toBe('# notes\n');
   await rm(remoteRoot(), { recursive: true });
+
+  // A host that backs up into the repository, but whose restic is missing: tried, then the worker.
+  const job = await h.api.post('/backup-jobs', { name: `no-restic-${unique()}`, repo_id: repoId, host_id: rsyncHostId, source_paths: [src] });
+  const second = await restore({ repo_id: repoId, snapshot_id: snapshotId, host_id: rsyncHostId, include: [join(src, 'docs', 'notes.md')] });
+  expect(second.body.data).toMatchObject({ status: 'success', summary: { transfer: 'rsync' } });
+  expect(second.body.data.warnings.join('\n')).toMatch(/restic on .* cannot open .*restored through the worker and rsync/);
+  expect(filesUnder(contextDir(remoteRoot()))).toEqual([join(src, 'docs', 'notes.md').slice(1)]);
+  await rm(remoteRoot(), { recursive: true });
+  await h.api.delete(`/backup-jobs/${job.body.data.id}`);
 });
 
 test('a path the snapshot does not hold fails the restore, typed, and emits restore.failure', async () => {
@@ -167,6 +178,17 @@ describe('bad requests are refused with nothing started', () => {
       expect(['path_not_allowed', 'validation_error']).toContain(res.body.error.code);
     }
     expectError(await restore({ repo_id: repoId, snapshot_id: snapshotId, include: [`${src}/../x`] }), 422, 'path_not_allowed');
+    expectError(await restore({ repo_id: repoId, snapshot_id: snapshotId, include: ['/'] }), 422, 'path_not_allowed');
+  });
+
+  test('managed roots that would put files over the system are refused, and setting them is privileged', async () => {
+    for (const root of ['/', '/srv', '/etc/restores', '/usr/local/restores']) {
+      expectFieldError(await h.api.patch(`/hosts/${rsyncHostId}`, { restore_managed_root: root }), 'restore_managed_root');
+      expectFieldError(await h.api.put('/settings/restore_managed_remote_root', { value: root }), 'value');
+    }
+    const operator = await h.createCaller({ user: { role: 'restore-operator', permissions: ['hosts.manage', 'restore.run', 'restore.view'] } });
+    expectError(await operator.api.patch(`/hosts/${rsyncHostId}`, { restore_managed_root: join(dir, 'elsewhere') }), 403, 'admin_required');
+    expectError(await operator.api.patch(`/hosts/${rsyncHostId}`, { restore_original_enabled: true }), 403, 'admin_required');
   });
 
   test('unknown repositories, snapshots and hosts', async () => {

@@ -280,6 +280,7 @@ describe('the settings routes', () => {
     'api_enabled',
     'api_idempotency_retention_hours',
     'api_log_retention_days',
+    'api_webhook_store_response_body_debug',
     'app_name',
     'app_url',
     'cron_run_minute',
@@ -296,28 +297,32 @@ describe('the settings routes', () => {
     'restore_original_global_enabled',
     'server_timezone',
     'timezone',
+    'webhook_allow_private_targets',
+    'webhook_retry_hours',
+    'webhook_retry_initial_seconds',
+    'webhook_timeout_seconds',
     'weekly_report_day',
     'weekly_report_enabled',
     'weekly_report_hour',
   ];
 
-  test('the list holds the 25 settings ordered by key, paginated', async () => {
+  test('the list holds the 30 settings ordered by key, paginated', async () => {
     const all = await h.api.get('/settings');
     expect(all.status).toBe(200);
     expect(all.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS);
-    expect(all.body.meta).toEqual({ page: 1, per_page: 50, total: 25, total_pages: 1 });
+    expect(all.body.meta).toEqual({ page: 1, per_page: 50, total: 30, total_pages: 1 });
 
     const page = await h.api.get('/settings?page=2&per_page=6');
     expect(page.status).toBe(200);
     expect(page.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice(6, 12));
-    expect(page.body.meta).toEqual({ page: 2, per_page: 6, total: 25, total_pages: 5 });
+    expect(page.body.meta).toEqual({ page: 2, per_page: 6, total: 30, total_pages: 5 });
 
     const last = await h.api.get('/settings?page=5&per_page=6');
     expect(last.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice(24));
     const beyond = await h.api.get('/settings?page=6&per_page=6');
     expect(beyond.status).toBe(200);
     expect(beyond.body.data).toEqual([]);
-    expect(beyond.body.meta.total).toBe(25);
+    expect(beyond.body.meta.total).toBe(30);
   });
 
   test('a setting never changed shows its default and updated_at null', async () => {

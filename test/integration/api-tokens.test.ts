@@ -44,7 +44,7 @@ interface EventRow {
 
 async function eventsOf(type: string, tokenId: number): Promise<EventRow[]> {
   return h.sql<EventRow>(
-    `select id, type, payload from events where type = ? and payload->'token'->>'id' = ? order by id`,
+    `select id, type, payload from events where type = ? and payload->>'id' = ? order by id`,
     [type, String(tokenId)],
   );
 }
@@ -654,8 +654,8 @@ describe('events', () => {
     const events = await eventsOf('api_token.created', id);
     expect(events).toHaveLength(1);
     const payload = events[0].payload;
-    expect(payload.token.id).toBe(id);
-    expect(payload.token.name).toEqual(expect.any(String));
+    expect(payload.id).toBe(id);
+    expect(payload.name).toEqual(expect.any(String));
     expect(payload.by_token_id).toBe(me.body.data.token.id);
     const text = JSON.stringify(payload);
     expect(text).not.toContain(secret);
@@ -670,8 +670,8 @@ describe('events', () => {
     expect((await h.api.post(`/api-tokens/${id}/revoke`, { reason: 'rotation' })).status).toBe(204);
     const events = await eventsOf('api_token.revoked', id);
     expect(events).toHaveLength(1);
-    expect(events[0].payload.token.id).toBe(id);
-    expect(events[0].payload.token.revoked_at).toEqual(expect.any(String));
+    expect(events[0].payload.id).toBe(id);
+    expect(events[0].payload.revoked_at).toEqual(expect.any(String));
     const text = JSON.stringify(events[0].payload);
     expect(text).not.toContain(secret);
     expect(text).not.toContain(hashToken(secret));

@@ -122,9 +122,9 @@ function touches(operation: ContractOperation, kind: 'repo' | 'host'): boolean {
   const declared = Object.keys(operation['x-resource-scope'] ?? {});
   if (operation['x-resource-create'] === kind) return true;
   // A repository's users are jobs (on hosts); a host's users are jobs and repositories. A copy
-  // job reaches a host only through its source's storage, which is local here.
+  // job writes to a host (sftp) or to the control plane, as the fixture's does.
   if (kind === 'repo') return ['repo', 'backup_job', 'copy_job', 'restore', 'host_users'].some((k) => declared.includes(k));
-  return ['host', 'run_host', 'backup_job', 'restore', 'ssh_key', 'repo_users'].some((k) => declared.includes(k));
+  return ['host', 'run_host', 'backup_job', 'copy_job', 'restore', 'ssh_key', 'repo_users'].some((k) => declared.includes(k));
 }
 
 describe('the contract declares resource scope', () => {

@@ -78,7 +78,18 @@ describe('copy job records', () => {
     expectFieldError(await h.api.post('/copy-jobs', { ...base, source_repo_id: 999999 }), 'source_repo_id');
     expectFieldError(await h.api.post('/copy-jobs', { ...base, filter_tags: ['no spaces'] }), 'filter_tags[0]');
     expect(await h.count('copy_jobs')).toBe(before);
+    // A copy reads every snapshot out: choosing what and where needs the restore permission too.
+    const operator = await h.createCaller({ user: { role: 'operator' } });
+    expectError(await operator.api.post('/copy-jobs', base), 403, 'forbidden');
+    expect(await h.count('copy_jobs')).toBe(before);
     const job = await newJob();
+    expectError(await operator.api.patch(`/copy-jobs/${job.body.data.id}`, { dest_path: join(dir, 'mine') }), 403, 'forbidden');
+    expect((await operator.api.patch(`/copy-jobs/${job.body.data.id}`, { name: 'renamed by an operator' })).status).toBe(200);
+    // It writes on the control plane: a host-limited caller neither sees nor creates such a job.
+    const hostLimited = await h.createCaller({ token: { hostScopeMode: 'selected', hostScopeIds: [] } });
+    expect((await hostLimited.api.get('/copy-jobs')).body.data).toEqual([]);
+    expectError(await hostLimited.api.get(`/copy-jobs/${job.body.data.id}`), 403, 'host_not_in_scope');
+    expectError(await hostLimited.api.post('/copy-jobs', base), 403, 'host_not_in_scope');
     expectError(await h.api.delete(`/repos/${source.id}`), 409, 'repo_in_use');
     await h.api.delete(`/copy-jobs/${job.body.data.id}`);
   });

@@ -10,7 +10,7 @@ import { expectError, unique } from '../support/expectations';
  * exactly as it would for real.
  */
 let h: Harness;
-const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, copyJob: 0, token: 0 };
+const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, copyJob: 0, token: 0, webhook: 0, delivery: 0 };
 
 beforeAll(async () => {
   h = await startHarness({ worker: false });
@@ -26,6 +26,13 @@ beforeAll(async () => {
   ids.job = await created('/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, source_paths: ['/srv/data'] });
   ids.token = await created('/api-tokens', { name: `token-${unique()}`, scopes: ['repos:read'] });
   ids.copyJob = await created('/copy-jobs', { name: `copy-${unique()}`, source_repo_id: ids.repo, dest_path: `/srv/dry-copy/${unique()}`, dest_password: 'pw' });
+  expect((await h.api.put('/settings/webhook_allow_private_targets', { value: true })).status).toBe(200);
+  ids.webhook = await created('/webhooks', { name: `hook-${unique()}`, url: 'http://127.0.0.1:9/hook', events: ['repo.created'] });
+  const [delivery] = await h.sql<{ id: number }>(
+    `insert into webhook_deliveries (webhook_id, guid, event, body, state, workflow_started) values (?, gen_random_uuid(), 'repo.created', '{}', 'failed', true) returning id`,
+    [ids.webhook],
+  );
+  ids.delivery = delivery?.id ?? 0;
   // A catalogued snapshot: the dry run finds it without asking a worker.
   await h.sql(
     `insert into snapshots (repo_id, id, short_id, time, time_text, tree, paths, hostname, username)
@@ -61,6 +68,11 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
   updateCopyJob: () => ['PATCH', `/copy-jobs/${ids.copyJob}`, { name: 'renamed', dest_password: 'new', filter_tags: ['t'] }],
   deleteCopyJob: () => ['DELETE', `/copy-jobs/${ids.copyJob}`],
   runCopyJob: () => ['POST', `/copy-jobs/${ids.copyJob}/run`, { snapshot_id: 'abcdef01' }],
+  createWebhook: () => ['POST', '/webhooks', { name: `hook-${unique()}`, url: 'http://127.0.0.1:9/new', events: ['repo.deleted'], secret: 'a-secret-of-enough-length' }],
+  updateWebhook: () => ['PATCH', `/webhooks/${ids.webhook}`, { name: 'renamed', secret: 'rotated-secret-value', url: 'http://127.0.0.1:10/x' }],
+  deleteWebhook: () => ['DELETE', `/webhooks/${ids.webhook}`],
+  testWebhook: () => ['POST', `/webhooks/${ids.webhook}/test`],
+  redeliverWebhookDelivery: () => ['POST', `/webhooks/${ids.webhook}/deliveries/${ids.delivery}/redeliver`],
   createRestore: () => ['POST', '/restores', { repo_id: ids.repo, snapshot_id: 'abcdef01', include: ['/etc/hosts'] }],
   createApiToken: () => ['POST', '/api-tokens', { name: `t-${unique()}`, scopes: ['me:read'] }],
   updateApiToken: () => ['PATCH', `/api-tokens/${ids.token}`, { name: 'renamed', scopes: ['me:read'] }],
@@ -71,10 +83,10 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
 
 /** Everything a mutation could change, as text (the audit log and counters aside). */
 async function state(): Promise<string> {
-  const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'operation_runs', 'copy_jobs', 'restores', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
+  const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'operation_runs', 'copy_jobs', 'restores', 'webhooks', 'webhook_deliveries', 'webhook_delivery_attempts', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
   const rows = await Promise.all(tables.map((table) => h.sql(`select * from ${table} order by 1`)));
-  // Token usage is recorded on every request, dry or not.
-  return JSON.stringify(rows, (key, value) => (key === 'last_used_at' || key === 'last_used_ip' ? undefined : value));
+  // Token usage is recorded on every request, dry or not; the relay marks events it has handed on.
+  return JSON.stringify(rows, (key, value) => (key === 'last_used_at' || key === 'last_used_ip' || key === 'relayed_at' ? undefined : value));
 }
 
 async function workflowCount(): Promise<number> {

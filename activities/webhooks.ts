@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { resolveTarget } from '../common/outbound-target';
+import { readSettings } from '../common/settings';
+import { webhookBody } from '../common/webhook-body';
+import { isWebhookEvent } from '../common/webhook-events';
+import { Webhook, WebhookDelivery, WebhookDeliveryAttempt } from '../db/entities';
+import { SecretPurpose } from '../db/secret-box';
+import { webhookDelivery, webhookDeliveryWorkflowId } from '../workflows/webhook-delivery';
+import { RunKindKey } from '../workflows/search-attributes';
+import type { ActivityDeps } from './deps';
+import { postSigned } from './webhook-http';
+
+const RELAY_BATCH = 100;
+
+/** What one attempt came to, for the delivery workflow to decide what follows. */
+export type AttemptOutcome =
+  | { outcome: 'delivered'; status: number }
+  | { outcome: 'retry'; status: number; error: string; retryAfterSeconds: number | null }
+  | { outcome: 'stopped'; status: number; error: string };
+
+export interface DeliveryPolicy {
+  once: boolean;
+  retryHours: number;
+  initialSeconds: number;
+}
+
+interface EventRow {
+  id: number;
+  type: string;
+  payload: Record<string, unknown>;
+  created_at: Date;
+}
+
+/** The outbox relay and the attempts of webhook deliveries. */
+export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
+  /** Starts the workflows of deliveries that have none yet (new, or left by a relay that died before starting them). */
+  async function startDeliveries(): Promise<number> {
+    const em = orm.em.fork();
+    const pending = await em.find(WebhookDelivery, { workflowStarted: false }, { orderBy: { id: 'asc' }, limit: RELAY_BATCH });
+    for (const delivery of pending) {
+      try {
+        await temporal.workflow.start(webhookDelivery, {
+          workflowId: webhookDeliveryWorkflowId(delivery.id),
+          taskQueue: Context.current().info.taskQueue,
+          args: [{ deliveryId: delivery.id }],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [{ key: RunKindKey, value: 'webhook-delivery' }],
+          memo: { webhook_id: delivery.webhookId, event: delivery.event },
+        });
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      }
+      await em.nativeUpdate(WebhookDelivery, { id: delivery.id }, { workflowStarted: true });
+    }
+    return pending.length;
+  }
+
+  return {
+    /**
+     * Hands the outbox's new events to the webhooks subscribed to them: one delivery row per
+     * (event, webhook), written in the transaction that marks the event relayed, then a workflow
+     * per delivery. Returns how much it did (0: nothing was waiting).
+     */
+    async relayEvents(): Promise<number> {
+      const relayed = await orm.em.fork().transactional(async (em) => {
+        const events = await em.execute<EventRow[]>('select id, type, payload, created_at from events where relayed_at is null order by id limit ? for update skip locked', [RELAY_BATCH]);
+        if (events.length === 0) return 0;
+        const webhooks = await em.find(Webhook, { enabled: true });
+        for (const event of events) {
+          if (!isWebhookEvent(event.type)) continue;
+          const body = webhookBody(event.type, new Date(event.created_at), event.payload);
+          // A webhook gets the events that happened once it existed, not the backlog before it.
+          const subscribed = webhooks.filter((w) => w.events.includes(event.type) && w.createdAt <= new Date(event.created_at));
+          for (const webhook of subscribed) {
+            em.create(WebhookDelivery, { webhookId: webhook.id, guid: randomUUID(), eventId: Number(event.id), event: event.type, body });
+          }
+        }
+        await em.flush();
+        await em.execute('update events set relayed_at = now() where id in (?)', [events.map((e) => e.id)]);
+        return events.length;
+      });
+      return relayed + (await startDeliveries());
+    },
+
+    async deliveryPolicy({ deliveryId }: { deliveryId: number }): Promise<DeliveryPolicy> {
+      const em = orm.em.fork();
+      const delivery = await em.findOneOrFail(WebhookDelivery, deliveryId);
+      const settings = await readSettings(em, ['webhook_retry_hours', 'webhook_retry_initial_seconds']);
+      return { once: delivery.once, retryHours: settings.webhook_retry_hours, initialSeconds: settings.webhook_retry_initial_seconds };
+    },
+
+    /**
+     * One attempt: the stored body, signed with the webhook's current secret, to the address
+     * its URL resolves to now (checked again: it may have been re-pointed). Every attempt is
+     * recorded. A 2xx delivers; 410 Gone disables the webhook; anything else is retried.
+     */
+    async attemptDelivery({ deliveryId, attempt }: { deliveryId: number; attempt: number }): Promise<AttemptOutcome> {
+      const em = orm.em.fork();
+      const delivery = await em.findOne(WebhookDelivery, deliveryId);
+      if (!delivery) return { outcome: 'stopped', status: 0, error: 'the delivery no longer exists' };
+      const webhook = await em.findOne(Webhook, delivery.webhookId);
+      if (!webhook || (!webhook.enabled && !delivery.once)) {
+        await em.nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'failed', error: 'the webhook was disabled or deleted', nextAttemptAt: null });
+        return { outcome: 'stopped', status: 0, error: 'the webhook was disabled or deleted' };
+      }
+      const settings = await readSettings(em, ['webhook_allow_private_targets', 'webhook_timeout_seconds', 'api_webhook_store_response_body_debug']);
+      const attemptedAt = new Date();
+      let result;
+      try {
+        const target = await resolveTarget(webhook.url, settings.webhook_allow_private_targets);
+        result = await postSigned({
+          target,
+          event: delivery.event,
+          guid: delivery.guid,
+          body: Buffer.from(delivery.body),
+          secret: secrets.open(webhook.secretSecret, SecretPurpose.webhookSecret),
+          timeoutMs: settings.webhook_timeout_seconds * 1000,
+        });
+      } catch (error) {
+        result = { status: 0, error: (error as Error).message, latencyMs: Date.now() - attemptedAt.getTime(), retryAfterSeconds: null, responseText: '' };
+      }
+      const delivered = result.error === null && result.status >= 200 && result.status < 300;
+      const gone = result.status === 410;
+      await em.transactional(async (tx) => {
+        tx.create(WebhookDeliveryAttempt, { deliveryId, attempt, attemptedAt, status: result.status, latencyMs: result.latencyMs, error: result.error });
+        await tx.nativeUpdate(WebhookDelivery, { id: deliveryId }, {
+          state: delivered ? 'delivered' : gone || delivery.once ? 'failed' : 'retrying',
+          status: result.status,
+          error: result.error,
+          response: settings.api_webhook_store_response_body_debug ? result.responseText : null,
+          attempts: attempt,
+          attemptedAt,
+          nextAttemptAt: null,
+        });
+        await tx.nativeUpdate(Webhook, { id: webhook.id }, {
+          lastStatus: result.status,
+          lastAttemptAt: attemptedAt,
+          lastError: gone ? 'the receiver answered 410 Gone: the webhook was disabled' : result.error,
+          ...(gone ? { enabled: false } : {}),
+        });
+      });
+      if (delivered) return { outcome: 'delivered', status: result.status };
+      if (gone) return { outcome: 'stopped', status: result.status, error: 'HTTP 410: the webhook was disabled' };
+      return { outcome: 'retry', status: result.status, error: result.error ?? `HTTP ${result.status}`, retryAfterSeconds: result.retryAfterSeconds };
+    },
+
+    async scheduleDeliveryRetry({ deliveryId, at }: { deliveryId: number; at: string }): Promise<void> {
+      await orm.em.fork().nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'retrying', nextAttemptAt: new Date(at) });
+    },
+
+    async abandonDelivery({ deliveryId }: { deliveryId: number }): Promise<void> {
+      await orm.em.fork().nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'failed', nextAttemptAt: null });
+    },
+  };
+}

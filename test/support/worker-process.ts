@@ -1,0 +1,41 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { Harness } from './harness';
+
+/**
+ * The worker in a process of its own, as in production, on the harness's database and task
+ * queue, so a test can kill it mid-work. `env` adds to (or overrides) its environment.
+ */
+export async function startWorkerProcess(h: Harness, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const child = spawn(resolve('node_modules/.bin/tsx'), ['worker/main.ts'], {
+    cwd: resolve(__dirname, '..', '..'),
+    detached: true, // its own process group: killing it kills what it runs too
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      DATABASE_URL: h.config.databaseUrl,
+      TEMPORAL_ADDRESS: h.config.temporal.address,
+      TEMPORAL_NAMESPACE: h.config.temporal.namespace,
+      TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
+      SECRET_KEY: h.config.secretKey.toString('base64'),
+      ...env,
+    },
+  });
+  let output = '';
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((ready, failed) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('worker polling task queue')) ready();
+    });
+    child.once('exit', (code) => failed(new Error(`the worker exited with ${code}: ${output}`)));
+  });
+  return child;
+}
+
+/** SIGKILL to the worker's process group: no graceful shutdown, as when a machine dies. */
+export function killWorkerProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  process.kill(-(child.pid as number), 'SIGKILL');
+  return exited;
+}
