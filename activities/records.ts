@@ -1,4 +1,5 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ActivityDeps } from './deps';
 
@@ -51,6 +52,12 @@ export interface OperationFailed {
   events?: EventRecord[];
 }
 
+/** What a successful run saved, in a line, from restic's summary. */
+function savedLine(run: BackupJobRun): string {
+  const n = (field: string) => run.summary?.[field] ?? 0;
+  return `snapshot ${run.snapshotId?.slice(0, 8)} saved: ${n('files_new')} new and ${n('files_changed')} changed files, ${n('data_added')} bytes added`;
+}
+
 /** `backup_job.success` / `backup_job.failure`, written with the outcome it reports. */
 function backupOutcomeEvent(run: BackupJobRun, job: BackupJob | null): EventRecord {
   const failure = run.failureCode ? { code: run.failureCode, message: run.failureMessage ?? '' } : null;
@@ -60,10 +67,12 @@ function backupOutcomeEvent(run: BackupJobRun, job: BackupJob | null): EventReco
       id: run.jobId,
       name: job?.name ?? null,
       run_id: run.id,
+      repo_id: run.repoId,
+      host_id: run.hostId,
       snapshot_id: run.snapshotId,
       status: run.status,
       failure,
-      output: failure ? failure.message : run.warnings.join('\n'),
+      output: failure ? failure.message : [savedLine(run), ...run.warnings].join('\n'),
     },
   };
 }
@@ -94,6 +103,26 @@ export function recordActivities({ orm }: ActivityDeps) {
     });
 
   return {
+    /**
+     * The run a schedule firing stands for, created once per firing workflow (a retried activity
+     * finds it); null when the job is gone or already has a run queued or running.
+     */
+    async recordScheduledRun({ jobId, workflowId }: { jobId: number; workflowId: string }): Promise<{ runId: string; repoId: number } | null> {
+      const em = orm.em.fork();
+      const existing = await em.findOne(BackupJobRun, { workflowId });
+      if (existing) return { runId: existing.id, repoId: existing.repoId };
+      const job = await em.findOne(BackupJob, jobId);
+      if (!job) return null;
+      const run = em.create(BackupJobRun, { id: randomUUID(), jobId, repoId: job.repo.id, hostId: job.host?.id ?? null, workflowId, trigger: 'schedule' });
+      try {
+        await em.flush();
+      } catch (error) {
+        if (error instanceof UniqueConstraintViolationException) return null;
+        throw error;
+      }
+      return { runId: run.id, repoId: run.repoId };
+    },
+
     async markRestoreStarted({ restoreId }: { restoreId: number }): Promise<void> {
       await orm.em.fork().nativeUpdate(Restore, { id: restoreId, startedAt: null }, { status: 'running', startedAt: new Date() });
     },

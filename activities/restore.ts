@@ -187,7 +187,7 @@ class RestoreRun {
       for (const field of SUMMARY_FIELDS) if (typeof part[field] === 'number') summary[field] = ((summary[field] as number | undefined) ?? 0) + (part[field] as number);
     }
     const where = this.restore.hostName ? `${this.restore.hostName}:${this.target}` : this.target;
-    const output = `restored ${summary.files_restored ?? 0} files (${summary.bytes_restored ?? 0} bytes) of snapshot ${this.restore.snapshotId.slice(0, 8)} into ${where} (${transfer})`;
+    const output = `restored ${summary.files_restored ?? 0} files and directories (${summary.bytes_restored ?? 0} bytes) of snapshot ${this.restore.snapshotId.slice(0, 8)} into ${where} (${transfer})`;
     return { summary, output, warnings: this.warnings };
   }
 }

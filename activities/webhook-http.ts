@@ -75,7 +75,8 @@ export function postSigned(req: SignedRequest): Promise<AttemptResult> {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
-        if (text.length < RESPONSE_KEPT) text += chunk.slice(0, RESPONSE_KEPT - text.length);
+        // Postgres text cannot hold NUL: a receiver's answer must never stop its attempt being recorded.
+        if (text.length < RESPONSE_KEPT) text += chunk.slice(0, RESPONSE_KEPT - text.length).replace(/\u0000/g, '\uFFFD');
       });
       response.on('end', () => {
         const status = response.statusCode ?? 0;

@@ -33,6 +33,14 @@ interface EventRow {
   created_at: Date;
 }
 
+const isDelivered = (status: number, error: string | null) => error === null && status >= 200 && status < 300;
+
+function outcomeOf(status: number, error: string | null, retryAfterSeconds: number | null): AttemptOutcome {
+  if (isDelivered(status, error)) return { outcome: 'delivered', status };
+  if (status === 410) return { outcome: 'stopped', status, error: 'HTTP 410: the webhook was disabled' };
+  return { outcome: 'retry', status, error: error ?? `HTTP ${status}`, retryAfterSeconds };
+}
+
 /** The outbox relay and the attempts of webhook deliveries. */
 export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
   /** Starts the workflows of deliveries that have none yet (new, or left by a relay that died before starting them). */
@@ -98,6 +106,9 @@ export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
      */
     async attemptDelivery({ deliveryId, attempt }: { deliveryId: number; attempt: number }): Promise<AttemptOutcome> {
       const em = orm.em.fork();
+      // An activity retried after its attempt was recorded (its worker died just after) sends nothing again.
+      const recorded = await em.findOne(WebhookDeliveryAttempt, { deliveryId, attempt });
+      if (recorded) return outcomeOf(recorded.status, recorded.error, null);
       const delivery = await em.findOne(WebhookDelivery, deliveryId);
       if (!delivery) return { outcome: 'stopped', status: 0, error: 'the delivery no longer exists' };
       const webhook = await em.findOne(Webhook, delivery.webhookId);
@@ -121,7 +132,7 @@ export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
       } catch (error) {
         result = { status: 0, error: (error as Error).message, latencyMs: Date.now() - attemptedAt.getTime(), retryAfterSeconds: null, responseText: '' };
       }
-      const delivered = result.error === null && result.status >= 200 && result.status < 300;
+      const delivered = isDelivered(result.status, result.error);
       const gone = result.status === 410;
       await em.transactional(async (tx) => {
         tx.create(WebhookDeliveryAttempt, { deliveryId, attempt, attemptedAt, status: result.status, latencyMs: result.latencyMs, error: result.error });
@@ -141,17 +152,15 @@ export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
           ...(gone ? { enabled: false } : {}),
         });
       });
-      if (delivered) return { outcome: 'delivered', status: result.status };
-      if (gone) return { outcome: 'stopped', status: result.status, error: 'HTTP 410: the webhook was disabled' };
-      return { outcome: 'retry', status: result.status, error: result.error ?? `HTTP ${result.status}`, retryAfterSeconds: result.retryAfterSeconds };
+      return outcomeOf(result.status, result.error, result.retryAfterSeconds);
     },
 
     async scheduleDeliveryRetry({ deliveryId, at }: { deliveryId: number; at: string }): Promise<void> {
       await orm.em.fork().nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'retrying', nextAttemptAt: new Date(at) });
     },
 
-    async abandonDelivery({ deliveryId }: { deliveryId: number }): Promise<void> {
-      await orm.em.fork().nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'failed', nextAttemptAt: null });
+    async abandonDelivery({ deliveryId, error }: { deliveryId: number; error?: string }): Promise<void> {
+      await orm.em.fork().nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'failed', nextAttemptAt: null, ...(error ? { error } : {}) });
     },
   };
 }

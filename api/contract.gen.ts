@@ -253,7 +253,7 @@ export interface paths {
         put?: never;
         /**
          * Send a test event
-         * @description Delivers the event `webhook.test` (`data: {message, at}`) once, without retries, waits for the outcome (at most about 10 s) and records the delivery. Works on disabled webhooks too. A failed delivery is still 200: see `status` and `error`.
+         * @description Delivers the event `webhook.test` (`data: {message, at}`) once, without retries, waits for the outcome (at most `webhook_timeout_seconds`, 10 by default) and records the delivery. Works on disabled webhooks too. A failed delivery is still 200: see `status` and `error`. 502 `worker_unavailable` when no worker carried it out within that time and 30 s more (the delivery is then recorded failed).
          */
         post: operations["testWebhook"];
         delete?: never;
@@ -1703,7 +1703,7 @@ export interface components {
             created_at: string;
             /**
              * @description Event data:
-             *     - `backup_job.success|failure`: `{id, name, run_id, snapshot_id, status, failure, output}`
+             *     - `backup_job.success|failure`: `{id, name, run_id, repo_id, host_id, snapshot_id, status, failure, output}`
              *     - `copy_job.success|failure`: `{id, name, run_id, status, failure, output}`
              *     - `restore.success|failure`: `{id, repo_id, snapshot_id, status, failure}`
              *     - `repo.created|deleted`: `{id, name}`
@@ -4273,6 +4273,7 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6217,7 +6218,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 
 /** Addresses no public receiver has: private, loopback, link-local, CGNAT, documentation, multicast, reserved. */
@@ -19,6 +19,26 @@ export function isPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
   return !NOT_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+const DNS_TIMEOUT_MS = 3000;
+// c-ares, not getaddrinfo: a name server that never answers cannot tie up libuv's small thread pool.
+const resolver = new Resolver({ timeout: DNS_TIMEOUT_MS, tries: 2 });
+
+/** Every address of a name, from DNS, or from the hosts file for names DNS does not know (localhost, local aliases). */
+async function addressesOf(host: string): Promise<{ address: string; family: number }[]> {
+  const answers = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+  const found = answers.flatMap((answer, i) => (answer.status === 'fulfilled' ? answer.value.map((address) => ({ address, family: i === 0 ? 4 : 6 })) : []));
+  if (found.length > 0) return found;
+  const unknown = answers.every((answer) => answer.status === 'rejected' && ['ENOTFOUND', 'ENODATA'].includes((answer.reason as NodeJS.ErrnoException).code ?? ''));
+  if (!unknown) throw new Error('the name servers did not answer');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error('the lookup timed out')), DNS_TIMEOUT_MS)));
+  try {
+    return await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface OutboundTarget {
@@ -56,9 +76,9 @@ export async function resolveTarget(raw: string, allowPrivate: boolean): Promise
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   let addresses: { address: string; family: number }[];
   try {
-    addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true, verbatim: true });
+    addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await addressesOf(host);
   } catch (error) {
-    throw new Error(`${host} does not resolve (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'})`);
+    throw new Error(`${host} does not resolve (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   const blocked = allowPrivate ? undefined : addresses.find((a) => !isPublicAddress(a.address));
   if (blocked) throw new Error(`${host} resolves to ${blocked.address}, which is not a public address (allowed only with the webhook_allow_private_targets setting)`);

@@ -7,3 +7,4 @@ export * from './repository-maintenance';
 export * from './copy-job-run';
 export * from './restore';
 export * from './webhook-delivery';
+export * from './scheduled-backup';

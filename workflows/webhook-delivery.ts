@@ -1,5 +1,6 @@
 import { continueAsNew, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { describeFailure } from './failures';
 
 export const webhookDeliveryWorkflowId = (deliveryId: number) => `webhook-delivery-${deliveryId}`;
 export const eventRelayWorkflowId = (taskQueue: string) => `event-relay-${taskQueue}`;
@@ -40,6 +41,16 @@ export function retryDelaySeconds(attempt: number, initialSeconds: number, retry
  * Timers are Temporal's: a worker, API or Temporal restart between attempts loses nothing.
  */
 export async function webhookDelivery({ deliveryId }: { deliveryId: number }): Promise<string> {
+  try {
+    return await deliver(deliveryId);
+  } catch (error) {
+    // The bookkeeping itself kept failing: the delivery ends failed rather than looking pending forever.
+    await webhooks.abandonDelivery({ deliveryId, error: `the delivery could not be carried out: ${describeFailure(error).message}` });
+    return 'failed';
+  }
+}
+
+async function deliver(deliveryId: number): Promise<string> {
   const policy = await webhooks.deliveryPolicy({ deliveryId });
   const deadline = Date.now() + policy.retryHours * 3600_000;
   for (let attempt = 1; ; attempt++) {

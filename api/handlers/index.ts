@@ -9,6 +9,7 @@ import * as repoRuns from './repo-runs';
 import * as repoStats from './repo-stats';
 import * as repos from './repos';
 import * as restores from './restores';
+import * as schedules from './schedules';
 import * as settings from './settings';
 import * as snapshots from './snapshots';
 import * as sshKeys from './ssh-keys';
@@ -75,6 +76,7 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   testWebhook: webhooks.testWebhook,
   listWebhookDeliveries: webhooks.listWebhookDeliveries,
   redeliverWebhookDelivery: webhooks.redeliverWebhookDelivery,
+  listBackupSchedules: schedules.listBackupSchedules,
   listRestores: restores.listRestores,
   createRestore: restores.createRestore,
   getRestore: restores.getRestore,

@@ -1,5 +1,6 @@
 import { isSettingKey, SETTINGS, settingValueProblem, writeSetting, type SettingKey } from '../../common/settings';
 import { Setting } from '../../db/entities';
+import { syncAllBackupSchedules } from '../backup-schedules';
 import type { ApiContext, RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond } from '../envelope';
@@ -26,11 +27,16 @@ export async function getSetting(ctx: ApiContext): Promise<void> {
   respond(ctx, 200, settingView(key, (await ctx.state.em.findOne(Setting, { key })) ?? undefined));
 }
 
+/** Settings every backup schedule is made of. */
+const SCHEDULE_SETTINGS: string[] = ['timezone', 'server_timezone', 'cron_run_minute'];
+
 export async function updateSetting(ctx: ApiContext): Promise<void> {
   const key = keyOf(ctx);
   const { value } = ctx.request.body as RequestBody<'updateSetting'>;
   const problem = settingValueProblem(key, value);
   if (problem) throw invalidField('value', problem);
   if (isDryRun(ctx)) return respondDryRun(ctx);
-  respond(ctx, 200, settingView(key, await writeSetting(ctx.state.em, key, value)));
+  const stored = await writeSetting(ctx.state.em, key, value);
+  if (SCHEDULE_SETTINGS.includes(key)) await syncAllBackupSchedules(ctx.services, ctx.state.em);
+  respond(ctx, 200, settingView(key, stored));
 }

@@ -121,11 +121,17 @@ export async function testWebhook(ctx: ApiContext): Promise<void> {
     workflowStarted: true,
   });
   await ctx.state.em.flush();
-  await executeWorkflow(ctx.services, webhookDelivery, {
-    workflowId: webhookDeliveryWorkflowId(delivery.id),
-    args: [{ deliveryId: delivery.id }],
-    typedSearchAttributes: [{ key: RunKindKey, value: 'webhook-test' }],
-  }, settings.webhook_timeout_seconds + 30);
+  try {
+    await executeWorkflow(ctx.services, webhookDelivery, {
+      workflowId: webhookDeliveryWorkflowId(delivery.id),
+      args: [{ deliveryId: delivery.id }],
+      typedSearchAttributes: [{ key: RunKindKey, value: 'webhook-test' }],
+    }, settings.webhook_timeout_seconds + 30);
+  } catch (error) {
+    // Not attempted (no worker in time, Temporal unreachable): recorded as such, never left pending.
+    await ctx.state.em.nativeUpdate(WebhookDelivery, { id: delivery.id, state: 'pending' }, { state: 'failed', error: 'the test delivery was not carried out in time' });
+    throw error;
+  }
   await ctx.state.em.refresh(delivery);
   respond(ctx, 200, { status: delivery.status, error: delivery.error, final_url: webhook.url, response_body_stored: delivery.response !== null, delivery_id: delivery.id });
 }

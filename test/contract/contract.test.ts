@@ -12,7 +12,7 @@ import { startHarness, type Harness } from '../support/harness';
  * This list may only shrink: implementing an operation means removing it here.
  */
 const NOT_IMPLEMENTED = [
-  'listSchedulerTasks', 'listBackupSchedules', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',
+  'listSchedulerTasks', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',
   'listNotifications', 'getUnreadNotificationCount', 'markNotificationRead', 'markAllNotificationsRead',
   'deleteNotification', 'deleteReadNotifications',
   'getStatsSummary', 'getRepoRuntime',

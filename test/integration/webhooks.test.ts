@@ -169,6 +169,23 @@ describe('delivery', () => {
     expect(third - second).toBeGreaterThanOrEqual(4000);
   });
 
+  test('with the debug setting, the response body is kept, even one with a NUL in it', async () => {
+    await h.api.put('/settings/api_webhook_store_response_body_debug', { value: true });
+    try {
+      const r = await receiver(() => ({ status: 200, body: 'accepted\u0000by the receiver' }));
+      const hook = await webhook(r.url);
+      await createRepo();
+      const [delivery] = await waitFor(async () => {
+        const found = await deliveries(hook.id);
+        return found[0]?.state === 'delivered' ? found : undefined;
+      }, 'the delivery');
+      expect(delivery).toMatchObject({ attempts: 1, response: 'accepted\uFFFDby the receiver' });
+      expect(r.received).toHaveLength(1);
+    } finally {
+      await h.api.put('/settings/api_webhook_store_response_body_debug', { value: false });
+    }
+  });
+
   test('410 Gone disables the webhook and stops retrying', async () => {
     const r = await receiver(() => ({ status: 410 }));
     const hook = await webhook(r.url);

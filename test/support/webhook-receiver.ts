@@ -10,7 +10,7 @@ export interface Received {
 }
 
 /** What the receiver answers the n-th request (0-based); `hang` never answers. */
-export type Reply = { status: number; headers?: Record<string, string>; hang?: boolean };
+export type Reply = { status: number; headers?: Record<string, string>; hang?: boolean; body?: string };
 
 /** A real HTTP receiver on loopback, as a webhook consumer would run one. */
 export class WebhookReceiver {
@@ -33,7 +33,7 @@ export class WebhookReceiver {
           this.hanging.push(res.socket ?? { destroy: () => undefined });
           return;
         }
-        res.writeHead(answer.status, answer.headers).end('ok');
+        res.writeHead(answer.status, answer.headers).end(answer.body ?? 'ok');
       });
     });
     await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));

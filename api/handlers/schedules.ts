@@ -1,0 +1,48 @@
+import { cronExpression, scheduleSummary } from '../../common/backup-schedule';
+import { BackupJob, Host, Repo } from '../../db/entities';
+import { backupScheduleId } from '../../workflows/scheduled-backup';
+import { idFilter } from '../auth/resource-scope';
+import { jobSchedule, nextScheduledRun, scheduleSettings } from '../backup-schedules';
+import { authOf, type ApiContext } from '../context';
+import type { components } from '../contract.gen';
+import { respond } from '../envelope';
+import { findPage, namesById, pageMeta, pageOf } from '../pagination';
+
+/** The backup jobs in reach with their schedules, and when Temporal will fire each next. */
+export async function listBackupSchedules(ctx: ApiContext): Promise<void> {
+  const { em } = ctx.state;
+  const { repos, hosts } = authOf(ctx).resources;
+  const repoIds = idFilter(repos);
+  const hostIds = idFilter(hosts);
+  const enabled = ctx.state.query.enabled === undefined ? undefined : ['1', 'true'].includes(String(ctx.state.query.enabled));
+  const page = pageOf(ctx.state.query);
+  const [jobs, total] = await findPage(em, BackupJob, page, {
+    ...(repoIds ? { repo: repoIds } : {}),
+    ...(hostIds ? { host: hostIds } : {}),
+    ...(enabled !== undefined ? { scheduleEnabled: enabled } : {}),
+  });
+  const [repoNames, hostNames, shared] = await Promise.all([namesById(em, Repo, jobs.map((j) => j.repo)), namesById(em, Host, jobs.map((j) => j.host)), scheduleSettings(em)]);
+  const views = await Promise.all(jobs.map(async (job): Promise<components['schemas']['BackupSchedule']> => {
+    const schedule = jobSchedule(job, shared);
+    const next = job.scheduleEnabled ? await nextScheduledRun(ctx.services, job.id) : null;
+    return {
+      id: job.id,
+      name: job.name,
+      repo_id: job.repo as number,
+      repo_name: repoNames.get(job.repo as number) ?? '',
+      host_id: (job.host as number | null) ?? null,
+      host_name: job.host === null ? null : (hostNames.get(job.host as number) ?? null),
+      schedule_enabled: job.scheduleEnabled,
+      schedule_hour: job.scheduleHour,
+      schedule_days: job.scheduleDays,
+      schedule_summary: scheduleSummary(schedule),
+      cron_expression: cronExpression(schedule),
+      timezone: schedule.timezone,
+      schedule_id: job.scheduleEnabled ? backupScheduleId(job.id) : null,
+      next_run: next ? next.toISOString() : null,
+      last_run: job.lastRun ? new Date(job.lastRun).toISOString() : null,
+      last_status: job.lastStatus,
+    };
+  }));
+  respond(ctx, 200, views, pageMeta(page, total));
+}

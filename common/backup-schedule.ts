@@ -1,0 +1,34 @@
+/** A job's schedule fields (hour, `schedule_days` 1 = Monday ... 7 = Sunday) as calendar terms. */
+const DAY_NAMES = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'] as const;
+const SHORT = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+export interface JobSchedule {
+  hour: number;
+  /** `1,3,5`: days of the week, 1 = Monday ... 7 = Sunday. */
+  days: string;
+  /** The `cron_run_minute` setting. */
+  minute: number;
+  timezone: string;
+}
+
+const daysOf = (csv: string) => [...new Set(csv.split(',').map(Number))].sort((a, b) => a - b);
+
+/** The Temporal Schedule calendar of a job's schedule. */
+export function scheduleCalendar(schedule: JobSchedule) {
+  return {
+    calendars: [{ hour: schedule.hour, minute: schedule.minute, dayOfWeek: daysOf(schedule.days).map((d) => DAY_NAMES[d - 1] as (typeof DAY_NAMES)[number]) }],
+    timezone: schedule.timezone,
+  };
+}
+
+/** The same schedule as a cron line (0 = Sunday), as the reference shows it. */
+export function cronExpression(schedule: JobSchedule): string {
+  return `${schedule.minute} ${schedule.hour} * * ${daysOf(schedule.days).map((d) => d % 7).join(',')}`;
+}
+
+/** `Mon, Wed, Fri at 02:00`. */
+export function scheduleSummary(schedule: JobSchedule): string {
+  const at = `${String(schedule.hour).padStart(2, '0')}:${String(schedule.minute).padStart(2, '0')}`;
+  const days = daysOf(schedule.days);
+  return `${days.length === 7 ? 'Every day' : days.map((d) => SHORT[d - 1]).join(', ')} at ${at}`;
+}

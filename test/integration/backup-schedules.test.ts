@@ -1,0 +1,101 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ScheduleNotFoundError } from '@temporalio/client';
+import { unique } from '../support/expectations';
+import { startHarness, type Harness } from '../support/harness';
+import { waitFor } from '../support/wait';
+import { signatureValid, WebhookReceiver, type Received } from '../support/webhook-receiver';
+
+/**
+ * Backup schedules are Temporal Schedules, kept in step with their jobs; a firing runs the
+ * same workflow steps as an API trigger and produces the same records and events.
+ */
+let h: Harness;
+let dir: string;
+let repoId: number;
+const receiver = new WebhookReceiver();
+
+const scheduleOf = (jobId: number) => h.services.temporal.schedule.getHandle(`backup-job-schedule-${jobId}`);
+type Listed = { id: number; next_run: string | null; schedule_summary: string; timezone: string };
+const listed = async (jobId: number) => ((await h.api.get('/scheduler/backup-schedules?per_page=200')).body.data as Listed[]).find((s) => s.id === jobId);
+
+beforeAll(async () => {
+  h = await startHarness();
+  dir = await mkdtemp(join(tmpdir(), 'bcp-schedules-'));
+  await mkdir(join(dir, 'src'));
+  await writeFile(join(dir, 'src', 'file'), 'scheduled data\n');
+  repoId = (await h.api.post('/repos', { name: `repo-${unique()}`, path: join(dir, 'repo'), password: 'pw', init: true })).body.data.id;
+  await receiver.listen();
+  await h.api.put('/settings/webhook_allow_private_targets', { value: true });
+});
+afterAll(async () => {
+  await receiver.close();
+  await h?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('a job with schedule_enabled gets a Temporal Schedule that follows its fields and the scheduler settings', async () => {
+  const job = (await h.api.post('/backup-jobs', {
+    name: `job-${unique()}`, repo_id: repoId, source_paths: [join(dir, 'src')], schedule_enabled: true, schedule_hour: 3, schedule_days: '1,3,5',
+  })).body.data;
+  const described = await scheduleOf(job.id).describe();
+  expect(described.spec.timezone).toBe('UTC');
+  expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'scheduledBackupRun', args: [{ jobId: job.id }] });
+  const next = described.info.nextActionTimes[0] as Date;
+  expect([1, 3, 5]).toContain(next.getUTCDay());
+  expect([next.getUTCHours(), next.getUTCMinutes()]).toEqual([3, 0]);
+  expect(await listed(job.id)).toMatchObject({
+    schedule_enabled: true, schedule_summary: 'Mon, Wed, Fri at 03:00', cron_expression: '0 3 * * 1,3,5', timezone: 'UTC',
+    schedule_id: `backup-job-schedule-${job.id}`, next_run: next.toISOString(),
+  });
+
+  // The job's hour and the global minute and time zone all move the next firing.
+  await h.api.patch(`/backup-jobs/${job.id}`, { schedule_hour: 22, schedule_days: '7' });
+  await h.api.put('/settings/cron_run_minute', { value: 15 });
+  await h.api.put('/settings/timezone', { value: 'Asia/Tokyo' });
+  try {
+    const moved = (await listed(job.id)) as Listed;
+    expect(moved).toMatchObject({ schedule_summary: 'Sun at 22:15', timezone: 'Asia/Tokyo', cron_expression: '15 22 * * 0' });
+    // 22:15 on a Sunday in Tokyo is 13:15 UTC on that Sunday.
+    const at = new Date(moved.next_run as string);
+    expect([at.getUTCDay(), at.getUTCHours(), at.getUTCMinutes()]).toEqual([0, 13, 15]);
+  } finally {
+    await h.api.put('/settings/timezone', { value: 'UTC' });
+    await h.api.put('/settings/cron_run_minute', { value: 0 });
+  }
+
+  await h.api.patch(`/backup-jobs/${job.id}`, { schedule_enabled: false });
+  await expect(scheduleOf(job.id).describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  expect(await listed(job.id)).toMatchObject({ schedule_enabled: false, schedule_id: null, next_run: null });
+  expect((await h.api.get('/scheduler/backup-schedules?enabled=1&per_page=200')).body.data.map((s: { id: number }) => s.id)).not.toContain(job.id);
+
+  await h.api.patch(`/backup-jobs/${job.id}`, { schedule_enabled: true });
+  await scheduleOf(job.id).describe();
+  expect((await h.api.delete(`/backup-jobs/${job.id}`)).status).toBe(204);
+  await expect(scheduleOf(job.id).describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+});
+
+test('a scheduled run and an API run leave the same records and send the same webhook event', async () => {
+  const hook = (await h.api.post('/webhooks', { name: 'runs', url: receiver.url, events: ['backup_job.success'] })).body.data;
+  const job = (await h.api.post('/backup-jobs', { name: `job-${unique()}`, repo_id: repoId, source_paths: [join(dir, 'src')], schedule_enabled: true })).body.data;
+  const byApi = (await h.api.post(`/backup-jobs/${job.id}/run?wait=60`)).body.data;
+  expect(byApi).toMatchObject({ status: 'success', trigger: 'api' });
+
+  await scheduleOf(job.id).trigger();
+  const byScheduleRun = await waitFor(async () => {
+    const runs = (await h.api.get(`/backup-jobs/${job.id}/runs`)).body.data as { id: string; trigger: string; status: string; snapshot_id: string; workflow_id: string }[];
+    return runs.find((r) => r.trigger === 'schedule' && r.status === 'success');
+  }, 'the scheduled run', 60_000);
+  expect(byScheduleRun.workflow_id).toMatch(new RegExp(`^backup-job-schedule-${job.id}-`));
+  expect((await h.api.get(`/backup-jobs/${job.id}`)).body.data).toMatchObject({ last_status: 'success', last_run_id: byScheduleRun.id, last_snapshot_id: byScheduleRun.snapshot_id });
+
+  const events = await waitFor(async () => (receiver.received.length >= 2 ? receiver.received : undefined), 'both events at the receiver');
+  const bodies = events.map((r: Received) => JSON.parse(r.raw.toString()));
+  const api = bodies.find((b) => b.data.run_id === byApi.id);
+  const scheduled = bodies.find((b) => b.data.run_id === byScheduleRun.id);
+  expect(Object.keys(scheduled.data).sort()).toEqual(Object.keys(api.data).sort());
+  expect(scheduled).toMatchObject({ event: 'backup_job.success', data: { id: job.id, status: 'success', snapshot_id: byScheduleRun.snapshot_id, failure: null } });
+  expect(events.every((r: Received) => signatureValid(r, hook.secret))).toBe(true);
+  await h.api.delete(`/backup-jobs/${job.id}`);
+});
