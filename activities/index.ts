@@ -4,6 +4,7 @@ import { copyActivities } from './copy';
 import type { ActivityDeps } from './deps';
 import { hookActivities } from './hooks';
 import { lockActivities } from './locks';
+import { notificationActivities } from './notifications';
 import { maintenanceActivities } from './maintenance';
 import { recordActivities } from './records';
 import { repositoryActivities } from './repository';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...snapshotBrowseActivities(deps),
     ...restoreActivities(deps),
     ...webhookActivities(deps),
+    ...notificationActivities(deps),
   };
 }
 

@@ -48,30 +48,31 @@ export function retryAfterSeconds(value: string | undefined, now = Date.now()): 
   return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
-/**
- * POSTs the exact bytes that were signed, to the pinned address (TLS still checks the URL's
- * host name), follows no redirect and gives up after the time limit.
- */
+/** POSTs a signed webhook delivery (see signatureHeaders). */
 export function postSigned(req: SignedRequest): Promise<AttemptResult> {
-  const { target, body } = req;
+  return postBody(req.target, req.body, {
+    'X-Fulgurite-Event': req.event,
+    'X-Fulgurite-Delivery': req.guid,
+    ...signatureHeaders(req.body, req.secret, Math.floor(Date.now() / 1000)),
+  }, req.timeoutMs);
+}
+
+/**
+ * POSTs exactly these bytes (JSON unless a header says otherwise) to the pinned address (TLS
+ * still checks the URL's host name), follows no redirect and gives up after the time limit.
+ */
+export function postBody(target: OutboundTarget, body: Buffer, extraHeaders: Record<string, string>, timeoutMs: number): Promise<AttemptResult> {
   const started = Date.now();
   const pinned: LookupFunction = (_host, options, callback) => {
     if (options.all) callback(null, [{ address: target.address, family: target.family }]);
     else callback(null, target.address, target.family);
   };
-  const headers = {
-    'Content-Type': 'application/json',
-    'Content-Length': String(body.length),
-    'User-Agent': USER_AGENT,
-    'X-Fulgurite-Event': req.event,
-    'X-Fulgurite-Delivery': req.guid,
-    ...signatureHeaders(body, req.secret, Math.floor(started / 1000)),
-  };
+  const headers = { 'Content-Type': 'application/json', 'Content-Length': String(body.length), 'User-Agent': USER_AGENT, ...extraHeaders };
   const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
     const done = (status: number, error: string | null, response?: IncomingMessage, text = '') =>
       resolve({ status, error, latencyMs: Date.now() - started, retryAfterSeconds: retryAfterSeconds(response?.headers['retry-after']), responseText: text });
-    const outgoing = send(target.url, { method: 'POST', headers, lookup: pinned, signal: AbortSignal.timeout(req.timeoutMs) }, (response) => {
+    const outgoing = send(target.url, { method: 'POST', headers, lookup: pinned, signal: AbortSignal.timeout(timeoutMs) }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
@@ -86,7 +87,7 @@ export function postSigned(req: SignedRequest): Promise<AttemptResult> {
     });
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
       const timedOut = error.name === 'AbortError' || error.name === 'TimeoutError';
-      done(0, timedOut ? `no answer within ${req.timeoutMs / 1000} s` : `${error.code ?? error.name}: ${error.message}`);
+      done(0, timedOut ? `no answer within ${timeoutMs / 1000} s` : `${error.code ?? error.name}: ${error.message}`);
     });
     outgoing.end(body);
   });

@@ -5,11 +5,13 @@ import { resolveTarget } from '../common/outbound-target';
 import { readSettings } from '../common/settings';
 import { webhookBody } from '../common/webhook-body';
 import { isWebhookEvent } from '../common/webhook-events';
-import { Webhook, WebhookDelivery, WebhookDeliveryAttempt } from '../db/entities';
+import { NotificationDelivery, Webhook, WebhookDelivery, WebhookDeliveryAttempt } from '../db/entities';
 import { SecretPurpose } from '../db/secret-box';
+import { notificationDelivery, notificationDeliveryWorkflowId } from '../workflows/notification-delivery';
 import { webhookDelivery, webhookDeliveryWorkflowId } from '../workflows/webhook-delivery';
 import { RunKindKey } from '../workflows/search-attributes';
 import type { ActivityDeps } from './deps';
+import { notifyEvents } from './notifications';
 import { postSigned } from './webhook-http';
 
 const RELAY_BATCH = 100;
@@ -43,33 +45,45 @@ function outcomeOf(status: number, error: string | null, retryAfterSeconds: numb
 
 /** The outbox relay and the attempts of webhook deliveries. */
 export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
-  /** Starts the workflows of deliveries that have none yet (new, or left by a relay that died before starting them). */
+  /**
+   * Starts the workflows of deliveries that have none yet (new, or left by a relay that died
+   * before starting them): webhook deliveries, then notifications to external channels.
+   */
   async function startDeliveries(): Promise<number> {
+    const webhooks = await startPending(WebhookDelivery, webhookDelivery, webhookDeliveryWorkflowId, 'webhook-delivery');
+    return webhooks + (await startPending(NotificationDelivery, notificationDelivery, notificationDeliveryWorkflowId, 'notification'));
+  }
+
+  async function startPending(
+    entity: typeof WebhookDelivery | typeof NotificationDelivery,
+    workflow: typeof webhookDelivery | typeof notificationDelivery,
+    workflowId: (id: number) => string,
+    kind: string,
+  ): Promise<number> {
     const em = orm.em.fork();
-    const pending = await em.find(WebhookDelivery, { workflowStarted: false }, { orderBy: { id: 'asc' }, limit: RELAY_BATCH });
+    const pending = await em.find(entity as typeof WebhookDelivery, { workflowStarted: false }, { orderBy: { id: 'asc' }, limit: RELAY_BATCH });
     for (const delivery of pending) {
       try {
-        await temporal.workflow.start(webhookDelivery, {
-          workflowId: webhookDeliveryWorkflowId(delivery.id),
+        await temporal.workflow.start(workflow, {
+          workflowId: workflowId(delivery.id),
           taskQueue: Context.current().info.taskQueue,
           args: [{ deliveryId: delivery.id }],
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [{ key: RunKindKey, value: 'webhook-delivery' }],
-          memo: { webhook_id: delivery.webhookId, event: delivery.event },
+          typedSearchAttributes: [{ key: RunKindKey, value: kind }],
         });
       } catch (error) {
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       }
-      await em.nativeUpdate(WebhookDelivery, { id: delivery.id }, { workflowStarted: true });
+      await em.nativeUpdate(entity as typeof WebhookDelivery, { id: delivery.id }, { workflowStarted: true });
     }
     return pending.length;
   }
 
   return {
     /**
-     * Hands the outbox's new events to the webhooks subscribed to them: one delivery row per
-     * (event, webhook), written in the transaction that marks the event relayed, then a workflow
-     * per delivery. Returns how much it did (0: nothing was waiting).
+     * Hands the outbox's new events to the webhooks subscribed to them (one delivery row per
+     * (event, webhook)) and to in-app notifications, in the transaction that marks the events
+     * relayed; then starts a workflow per delivery. Returns how much it did (0: nothing was waiting).
      */
     async relayEvents(): Promise<number> {
       const relayed = await orm.em.fork().transactional(async (em) => {
@@ -86,6 +100,7 @@ export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
           }
         }
         await em.flush();
+        await notifyEvents(em, events.map((e) => ({ id: Number(e.id), type: e.type, payload: e.payload })));
         await em.execute('update events set relayed_at = now() where id in (?)', [events.map((e) => e.id)]);
         return events.length;
       });

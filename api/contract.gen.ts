@@ -3148,10 +3148,13 @@ export interface components {
         /** @description A setting exposed through the API. */
         Setting: {
             /** @enum {string} */
-            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands" | "restore_managed_local_root" | "restore_managed_remote_root" | "restore_original_global_enabled" | "restore_original_allowed_paths" | "webhook_allow_private_targets" | "webhook_retry_hours" | "webhook_retry_initial_seconds" | "webhook_timeout_seconds" | "api_webhook_store_response_body_debug";
+            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands" | "restore_managed_local_root" | "restore_managed_remote_root" | "restore_original_global_enabled" | "restore_original_allowed_paths" | "notification_failure_channels" | "notification_success_channels" | "notify_email_smtp_host" | "notify_email_smtp_port" | "notify_email_smtp_tls" | "notify_email_smtp_user" | "notify_email_smtp_password" | "notify_email_from" | "notify_email_to" | "notify_webhook_url" | "notify_webhook_token" | "notify_slack_webhook_url" | "notify_discord_webhook_url" | "notify_teams_webhook_url" | "notify_gotify_url" | "notify_gotify_token" | "notify_ntfy_url" | "notify_ntfy_token" | "notify_telegram_bot_token" | "notify_telegram_chat_id" | "notify_telegram_api_url" | "webhook_allow_private_targets" | "webhook_retry_hours" | "webhook_retry_initial_seconds" | "webhook_timeout_seconds" | "api_webhook_store_response_body_debug";
             value: components["schemas"]["SettingValue"];
-            /** @enum {string} */
-            type: "string" | "integer" | "boolean" | "string_list";
+            /**
+             * @description `secret`: write-only; reads give `********` once set, `""` while unset.
+             * @enum {string}
+             */
+            type: "string" | "integer" | "boolean" | "string_list" | "secret";
             description: string;
             default: components["schemas"]["SettingValue"];
             /**
@@ -6393,7 +6396,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6419,7 +6421,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6465,7 +6466,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6500,7 +6500,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6542,7 +6541,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6588,7 +6586,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

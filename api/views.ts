@@ -2,7 +2,7 @@ import type { TemporalConfig } from '../common/config';
 import type { RunLifecycle } from '../db/entities/run-lifecycle';
 import { temporalUiLink } from '../common/temporal';
 import { SETTINGS, type SettingKey } from '../common/settings';
-import type { ApiToken, ApiTokenLog, BackupJob, BackupJobRun, CopyJob, Host, OperationRun, Repo, RepoStatsSample, Restore, Snapshot, SshKey, Webhook, WebhookDelivery, WebhookDeliveryAttempt } from '../db/entities';
+import type { ApiToken, ApiTokenLog, AppNotification, BackupJob, BackupJobRun, CopyJob, Host, OperationRun, Repo, RepoStatsSample, Restore, Snapshot, SshKey, Webhook, WebhookDelivery, WebhookDeliveryAttempt } from '../db/entities';
 import { webhookDeliveryWorkflowId } from '../workflows/webhook-delivery';
 import type { Row } from './pagination';
 import { retentionFieldsOf } from './retention-fields';
@@ -286,9 +286,10 @@ export function apiTokenLogView(entry: Row<ApiTokenLog>): Schemas['ApiTokenLog']
 
 export function settingView(key: SettingKey, stored: { value: unknown; updatedAt: Date } | undefined): Schemas['Setting'] {
   const spec = SETTINGS[key];
+  const value = stored ? stored.value : spec.default;
   return {
     key,
-    value: (stored ? stored.value : spec.default) as Schemas['SettingValue'],
+    value: (spec.type === 'secret' ? (value ? '********' : '') : value) as Schemas['SettingValue'],
     type: spec.type,
     description: spec.description,
     default: spec.default,
@@ -339,5 +340,13 @@ export function webhookDeliveryView(delivery: WebhookDelivery | Row<WebhookDeliv
     workflow_id: webhookDeliveryWorkflowId(delivery.id),
     created_at: delivery.createdAt.toISOString(),
     attempt_log: attempts.map((a) => ({ attempt: a.attempt, attempted_at: a.attemptedAt.toISOString(), status: a.status, latency_ms: a.latencyMs, error: a.error })),
+  };
+}
+
+export function notificationView(n: AppNotification | Row<AppNotification>): Schemas['Notification'] {
+  return {
+    id: n.id, profile_key: n.profileKey, event_key: n.eventKey, context_type: n.contextType, context_id: n.contextId,
+    context_name: n.contextName, title: n.title, body: n.body, severity: n.severity, link_url: n.linkUrl,
+    browser_delivery: n.browserDelivery, is_read: n.isRead, created_at: n.createdAt.toISOString(), read_at: iso(n.readAt),
   };
 }

@@ -2,7 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Setting } from '../db/entities';
 import { managedRootProblem } from './restore-roots';
 
-export type SettingType = 'string' | 'integer' | 'boolean' | 'string_list';
+/** `secret`: a string stored sealed and never shown (reads give `********` once it is set). */
+export type SettingType = 'string' | 'integer' | 'boolean' | 'string_list' | 'secret';
 
 interface SettingSpec {
   type: SettingType;
@@ -20,6 +21,7 @@ interface SettingSpec {
 const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
 /** An absolute path in normal form: no `//`, `.` or `..` segments, no trailing slash, no control characters. */
 const ABSOLUTE_PATH = /^\/(?!.*\/\/)(?!(?:.*\/)?\.{1,2}(?:\/|$))(?!.+\/$)[^\u0000-\u001f\u007f]*$/;
+const CHANNEL = /^(email|discord|slack|telegram|ntfy|webhook|teams|gotify|in_app|web_push)$/;
 const DIRECTORY = { pattern: ABSOLUTE_PATH, patternHint: 'an absolute path in normal form' };
 const day = (description: string): SettingSpec => ({ type: 'integer', default: 1, min: 1, max: 7, description });
 const hour = (description: string, value: number): SettingSpec => ({ type: 'integer', default: value, min: 0, max: 23, description });
@@ -63,6 +65,33 @@ export const SETTINGS = {
     type: 'string_list', default: [], ...DIRECTORY,
     description: 'Paths a restore to the original location may write under (empty = none).',
   },
+  notification_failure_channels: {
+    type: 'string_list', default: ['in_app'], pattern: CHANNEL, patternHint: 'a notification channel',
+    description: 'Channels of failure events whose job and repository policies inherit (the end of the inheritance chain).',
+  },
+  notification_success_channels: {
+    type: 'string_list', default: [], pattern: CHANNEL, patternHint: 'a notification channel',
+    description: 'Channels of success events whose job and repository policies inherit (empty: successes are not notified).',
+  },
+  notify_email_smtp_host: { type: 'string', default: '', description: 'SMTP server of the email channel (empty = no email channel).' },
+  notify_email_smtp_port: { type: 'integer', default: 587, min: 1, max: 65535, description: 'Its port.' },
+  notify_email_smtp_tls: { type: 'boolean', default: false, description: 'Connect with TLS from the start (port 465); otherwise STARTTLS when the server offers it.' },
+  notify_email_smtp_user: { type: 'string', default: '', description: 'SMTP user (empty = no authentication).' },
+  notify_email_smtp_password: { type: 'secret', default: '', description: 'SMTP password.' },
+  notify_email_from: { type: 'string', default: '', description: 'Sender address of notification emails.' },
+  notify_email_to: { type: 'string_list', default: [], description: 'Recipients of notification emails.' },
+  notify_webhook_url: { type: 'secret', default: '', description: 'URL the generic webhook channel POSTs JSON to (kept secret: such URLs often carry a token).' },
+  notify_webhook_token: { type: 'secret', default: '', description: 'Bearer token of the generic webhook channel (empty = none).' },
+  notify_slack_webhook_url: { type: 'secret', default: '', description: 'Slack incoming webhook URL.' },
+  notify_discord_webhook_url: { type: 'secret', default: '', description: 'Discord webhook URL.' },
+  notify_teams_webhook_url: { type: 'secret', default: '', description: 'Microsoft Teams incoming webhook URL.' },
+  notify_gotify_url: { type: 'string', default: '', description: 'Gotify server base URL.' },
+  notify_gotify_token: { type: 'secret', default: '', description: 'Gotify application token.' },
+  notify_ntfy_url: { type: 'string', default: '', description: 'ntfy topic URL (e.g. https://ntfy.sh/my-backups).' },
+  notify_ntfy_token: { type: 'secret', default: '', description: 'ntfy access token (empty = none).' },
+  notify_telegram_bot_token: { type: 'secret', default: '', description: 'Telegram bot token.' },
+  notify_telegram_chat_id: { type: 'string', default: '', description: 'Telegram chat id.' },
+  notify_telegram_api_url: { type: 'string', default: 'https://api.telegram.org', description: 'Telegram Bot API base URL.' },
   webhook_allow_private_targets: {
     type: 'boolean', default: false,
     description: 'Allow webhook URLs on private, loopback and link-local addresses, over http too, on any port (on-premise receivers).',
@@ -100,6 +129,8 @@ export function settingValueProblem(key: SettingKey, value: unknown): string | n
       if (spec.check?.(value)) return spec.check(value);
       if (key.endsWith('timezone') && !isTimeZone(value)) return 'must be an IANA time zone';
       return null;
+    case 'secret':
+      return typeof value === 'string' && value.length <= 4096 ? null : 'must be a string (empty to remove it)';
     case 'string_list':
       if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) return 'must be a list of strings';
       if (spec.pattern && !value.every((item) => spec.pattern?.test(item))) return `each item must be ${spec.patternHint}`;

@@ -41,4 +41,5 @@ export const SecretPurpose = {
   copyDestPassword: 'copy_jobs.dest_password',
   rcloneConfig: 'copy_jobs.rclone_config',
   webhookSecret: 'webhooks.secret',
+  setting: 'settings.value',
 } as const;

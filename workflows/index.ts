@@ -8,3 +8,4 @@ export * from './copy-job-run';
 export * from './restore';
 export * from './webhook-delivery';
 export * from './scheduled-backup';
+export * from './notification-delivery';

@@ -5,6 +5,7 @@ import * as copyJobs from './copy-jobs';
 import * as hosts from './hosts';
 import * as logs from './logs';
 import * as me from './me';
+import * as notifications from './notifications';
 import * as repoRuns from './repo-runs';
 import * as repoStats from './repo-stats';
 import * as repos from './repos';
@@ -77,6 +78,12 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   listWebhookDeliveries: webhooks.listWebhookDeliveries,
   redeliverWebhookDelivery: webhooks.redeliverWebhookDelivery,
   listBackupSchedules: schedules.listBackupSchedules,
+  listNotifications: notifications.listNotifications,
+  getUnreadNotificationCount: notifications.getUnreadNotificationCount,
+  markNotificationRead: notifications.markNotificationRead,
+  markAllNotificationsRead: notifications.markAllNotificationsRead,
+  deleteNotification: notifications.deleteNotification,
+  deleteReadNotifications: notifications.deleteReadNotifications,
   listRestores: restores.listRestores,
   createRestore: restores.createRestore,
   getRestore: restores.getRestore,

@@ -1,5 +1,6 @@
 import { isSettingKey, SETTINGS, settingValueProblem, writeSetting, type SettingKey } from '../../common/settings';
 import { Setting } from '../../db/entities';
+import { SecretPurpose } from '../../db/secret-box';
 import { syncAllBackupSchedules } from '../backup-schedules';
 import type { ApiContext, RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
@@ -36,7 +37,9 @@ export async function updateSetting(ctx: ApiContext): Promise<void> {
   const problem = settingValueProblem(key, value);
   if (problem) throw invalidField('value', problem);
   if (isDryRun(ctx)) return respondDryRun(ctx);
-  const stored = await writeSetting(ctx.state.em, key, value);
+  // A secret is sealed before it is stored, and never read back through the API.
+  const sealed = SETTINGS[key].type === 'secret' && value !== '' ? ctx.services.secrets.seal(value as string, SecretPurpose.setting) : value;
+  const stored = await writeSetting(ctx.state.em, key, sealed);
   if (SCHEDULE_SETTINGS.includes(key)) await syncAllBackupSchedules(ctx.services, ctx.state.em);
   respond(ctx, 200, settingView(key, stored));
 }

@@ -15,6 +15,7 @@ export * from './copy-job';
 export * from './restore';
 export * from './webhook';
 export * from './webhook-delivery';
+export * from './app-notification';
 
 import { UserSchema } from './user';
 import { ApiTokenSchema } from './api-token';
@@ -33,6 +34,7 @@ import { CopyJobSchema } from './copy-job';
 import { RestoreSchema } from './restore';
 import { WebhookSchema } from './webhook';
 import { WebhookDeliveryAttemptSchema, WebhookDeliverySchema } from './webhook-delivery';
+import { AppNotificationSchema, NotificationDeliverySchema } from './app-notification';
 
 export const entitySchemas = [
   UserSchema,
@@ -53,4 +55,6 @@ export const entitySchemas = [
   WebhookSchema,
   WebhookDeliverySchema,
   WebhookDeliveryAttemptSchema,
+  AppNotificationSchema,
+  NotificationDeliverySchema,
 ];

@@ -7,6 +7,7 @@ import { Migration20261204020000_hooks } from './Migration20261204020000_hooks';
 import { Migration20261204030000_copy_jobs } from './Migration20261204030000_copy_jobs';
 import { Migration20261204040000_restores } from './Migration20261204040000_restores';
 import { Migration20261204050000_webhooks } from './Migration20261204050000_webhooks';
+import { Migration20261204060000_notifications } from './Migration20261204060000_notifications';
 
 /** Every migration, in order; listed explicitly so bundlers and test runners need no file discovery. */
 export const migrationsList = [
@@ -19,4 +20,5 @@ export const migrationsList = [
   { name: 'Migration20261204030000_copy_jobs', class: Migration20261204030000_copy_jobs },
   { name: 'Migration20261204040000_restores', class: Migration20261204040000_restores },
   { name: 'Migration20261204050000_webhooks', class: Migration20261204050000_webhooks },
+  { name: 'Migration20261204060000_notifications', class: Migration20261204060000_notifications },
 ];

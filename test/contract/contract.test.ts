@@ -13,8 +13,6 @@ import { startHarness, type Harness } from '../support/harness';
  */
 const NOT_IMPLEMENTED = [
   'listSchedulerTasks', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',
-  'listNotifications', 'getUnreadNotificationCount', 'markNotificationRead', 'markAllNotificationsRead',
-  'deleteNotification', 'deleteReadNotifications',
   'getStatsSummary', 'getRepoRuntime',
   'listActivityLogs', 'listCronLogs',
   'getJobsSummary', 'listRecentJobs', 'getWorkerStatus', 'processJobs', 'recoverJobs',

@@ -291,6 +291,27 @@ describe('the settings routes', () => {
     'maintenance_vacuum_day',
     'maintenance_vacuum_enabled',
     'maintenance_vacuum_hour',
+    'notification_failure_channels',
+    'notification_success_channels',
+    'notify_discord_webhook_url',
+    'notify_email_from',
+    'notify_email_smtp_host',
+    'notify_email_smtp_password',
+    'notify_email_smtp_port',
+    'notify_email_smtp_tls',
+    'notify_email_smtp_user',
+    'notify_email_to',
+    'notify_gotify_token',
+    'notify_gotify_url',
+    'notify_ntfy_token',
+    'notify_ntfy_url',
+    'notify_slack_webhook_url',
+    'notify_teams_webhook_url',
+    'notify_telegram_api_url',
+    'notify_telegram_bot_token',
+    'notify_telegram_chat_id',
+    'notify_webhook_token',
+    'notify_webhook_url',
     'restore_managed_local_root',
     'restore_managed_remote_root',
     'restore_original_allowed_paths',
@@ -306,23 +327,26 @@ describe('the settings routes', () => {
     'weekly_report_hour',
   ];
 
-  test('the list holds the 30 settings ordered by key, paginated', async () => {
-    const all = await h.api.get('/settings');
+  test('the list holds every setting ordered by key, paginated', async () => {
+    const total = KEYS.length;
+    const pages = Math.ceil(total / 6);
+    const all = await h.api.get('/settings?per_page=100');
     expect(all.status).toBe(200);
     expect(all.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS);
-    expect(all.body.meta).toEqual({ page: 1, per_page: 50, total: 30, total_pages: 1 });
+    expect(all.body.meta).toEqual({ page: 1, per_page: 100, total, total_pages: 1 });
+    expect((await h.api.get('/settings')).body.meta).toEqual({ page: 1, per_page: 50, total, total_pages: Math.ceil(total / 50) });
 
     const page = await h.api.get('/settings?page=2&per_page=6');
     expect(page.status).toBe(200);
     expect(page.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice(6, 12));
-    expect(page.body.meta).toEqual({ page: 2, per_page: 6, total: 30, total_pages: 5 });
+    expect(page.body.meta).toEqual({ page: 2, per_page: 6, total, total_pages: pages });
 
-    const last = await h.api.get('/settings?page=5&per_page=6');
-    expect(last.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice(24));
-    const beyond = await h.api.get('/settings?page=6&per_page=6');
+    const last = await h.api.get(`/settings?page=${pages}&per_page=6`);
+    expect(last.body.data.map((s: { key: string }) => s.key)).toEqual(KEYS.slice((pages - 1) * 6));
+    const beyond = await h.api.get(`/settings?page=${pages + 1}&per_page=6`);
     expect(beyond.status).toBe(200);
     expect(beyond.body.data).toEqual([]);
-    expect(beyond.body.meta.total).toBe(30);
+    expect(beyond.body.meta.total).toBe(total);
   });
 
   test('a setting never changed shows its default and updated_at null', async () => {

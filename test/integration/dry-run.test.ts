@@ -10,7 +10,7 @@ import { expectError, unique } from '../support/expectations';
  * exactly as it would for real.
  */
 let h: Harness;
-const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, copyJob: 0, token: 0, webhook: 0, delivery: 0 };
+const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, copyJob: 0, token: 0, webhook: 0, delivery: 0, notification: 0 };
 
 beforeAll(async () => {
   h = await startHarness({ worker: false });
@@ -33,6 +33,11 @@ beforeAll(async () => {
     [ids.webhook],
   );
   ids.delivery = delivery?.id ?? 0;
+  const [notification] = await h.sql<{ id: number }>(
+    `insert into app_notifications (user_id, profile_key, event_key, title, body, severity, is_read)
+     select user_id, 'backup_job', 'failure', 'a failure', 'details', 'error', true from api_tokens where id = (select min(id) from api_tokens) returning id`,
+  );
+  ids.notification = notification?.id ?? 0;
   // A catalogued snapshot: the dry run finds it without asking a worker.
   await h.sql(
     `insert into snapshots (repo_id, id, short_id, time, time_text, tree, paths, hostname, username)
@@ -46,7 +51,8 @@ afterAll(async () => {
 });
 
 /** A real request for each implemented mutation (the test fails when a new one is missing here). */
-const REQUESTS: Record<string, () => [string, string, unknown?]> = {
+/** [method, path, body, the GET that shows a deleted resource still there (default: the path; null: none)] */
+const REQUESTS: Record<string, () => [string, string, unknown?, (string | null)?]> = {
   createRepo: () => ['POST', '/repos', { name: `repo-${unique()}`, path: `/srv/dry/${unique()}`, password: 'pw', init: true }],
   updateRepo: () => ['PATCH', `/repos/${ids.repo}`, { name: 'renamed', password: 'new' }],
   deleteRepo: () => ['DELETE', `/repos/${ids.unusedRepo}`],
@@ -73,6 +79,10 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
   deleteWebhook: () => ['DELETE', `/webhooks/${ids.webhook}`],
   testWebhook: () => ['POST', `/webhooks/${ids.webhook}/test`],
   redeliverWebhookDelivery: () => ['POST', `/webhooks/${ids.webhook}/deliveries/${ids.delivery}/redeliver`],
+  markNotificationRead: () => ['POST', `/notifications/${ids.notification}/read`],
+  markAllNotificationsRead: () => ['POST', '/notifications/read-all'],
+  deleteNotification: () => ['DELETE', `/notifications/${ids.notification}`, undefined, null],
+  deleteReadNotifications: () => ['DELETE', '/notifications/read', undefined, null],
   createRestore: () => ['POST', '/restores', { repo_id: ids.repo, snapshot_id: 'abcdef01', include: ['/etc/hosts'] }],
   createApiToken: () => ['POST', '/api-tokens', { name: `t-${unique()}`, scopes: ['me:read'] }],
   updateApiToken: () => ['PATCH', `/api-tokens/${ids.token}`, { name: 'renamed', scopes: ['me:read'] }],
@@ -83,7 +93,7 @@ const REQUESTS: Record<string, () => [string, string, unknown?]> = {
 
 /** Everything a mutation could change, as text (the audit log and counters aside). */
 async function state(): Promise<string> {
-  const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'operation_runs', 'copy_jobs', 'restores', 'webhooks', 'webhook_deliveries', 'webhook_delivery_attempts', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
+  const tables = ['users', 'api_tokens', 'ssh_keys', 'hosts', 'repos', 'backup_jobs', 'backup_job_runs', 'operation_runs', 'copy_jobs', 'restores', 'webhooks', 'webhook_deliveries', 'webhook_delivery_attempts', 'app_notifications', 'notification_log', 'snapshots', 'settings', 'events', 'api_idempotency_keys'];
   const rows = await Promise.all(tables.map((table) => h.sql(`select * from ${table} order by 1`)));
   // Token usage is recorded on every request, dry or not; the relay marks events it has handed on.
   return JSON.stringify(rows, (key, value) => (key === 'last_used_at' || key === 'last_used_ip' || key === 'relayed_at' ? undefined : value));
@@ -105,7 +115,7 @@ test('covers every implemented mutation of the contract', async () => {
 });
 
 test.each(Object.keys(REQUESTS))('%s: 200 dry_run, nothing changed, nothing started', async (operationId) => {
-  const [method, path, body] = (REQUESTS[operationId] as () => [string, string, unknown?])();
+  const [method, path, body, stillThere = path.split('?')[0] as string] = (REQUESTS[operationId] as () => [string, string, unknown?, (string | null)?])();
   const before = await state();
   const workflowsBefore = await workflowCount();
   const res = await h.api.request(method, path, { body, headers: { 'X-Dry-Run': '1' } });
@@ -114,7 +124,7 @@ test.each(Object.keys(REQUESTS))('%s: 200 dry_run, nothing changed, nothing star
   expect(await state()).toBe(before);
   expect(await workflowCount()).toBe(workflowsBefore);
   // The real request still works afterwards (the dry run reserved nothing).
-  if (method === 'DELETE') expect((await h.api.request('GET', path.split('?')[0] as string)).status).toBe(200);
+  if (method === 'DELETE' && stillThere) expect((await h.api.request('GET', stillThere)).status).toBe(200);
 });
 
 test('a dry run fails as the real request would: validation, references, conflicts and scope', async () => {

@@ -3,6 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Received {
+  /** The request path, with its query. */
+  path: string;
   headers: IncomingHttpHeaders;
   /** The body exactly as it arrived on the socket. */
   raw: Buffer;
@@ -26,7 +28,7 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const request = { headers: req.headers, raw: Buffer.concat(chunks), at: Date.now() };
+        const request = { path: req.url ?? '', headers: req.headers, raw: Buffer.concat(chunks), at: Date.now() };
         const answer = this.reply(this.received.length, request);
         this.received.push(request);
         if (answer.hang) {
@@ -41,7 +43,12 @@ export class WebhookReceiver {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}/hook`;
+    return `${this.base}/hook`;
+  }
+
+  /** `http://127.0.0.1:<port>`, for receivers that stand for a service with its own paths. */
+  get base(): string {
+    return `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}`;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,53 @@
+import { AppNotification } from '../../db/entities';
+import { authOf, type ApiContext } from '../context';
+import { isDryRun, respondDryRun } from '../dry-run';
+import { respond, respondNoContent } from '../envelope';
+import { notFound } from '../errors';
+import { findPage, pageMeta, pageOf } from '../pagination';
+import { notificationView } from '../views';
+
+/** The caller's own notification, or 404 (another user's is not found, whatever its id). */
+async function ownNotification(ctx: ApiContext): Promise<AppNotification> {
+  const id = ctx.state.params.id as number;
+  const found = await ctx.state.em.findOne(AppNotification, { id, userId: authOf(ctx).user.id });
+  if (!found) throw notFound(`notification ${id}`);
+  return found;
+}
+
+export async function listNotifications(ctx: ApiContext): Promise<void> {
+  const unread = ['1', 'true'].includes(String(ctx.state.query.unread ?? ''));
+  const page = pageOf(ctx.state.query);
+  const [rows, total] = await findPage(ctx.state.em, AppNotification, page, { userId: authOf(ctx).user.id, ...(unread ? { isRead: false } : {}) }, { id: 'desc' });
+  respond(ctx, 200, rows.map(notificationView), pageMeta(page, total));
+}
+
+export async function getUnreadNotificationCount(ctx: ApiContext): Promise<void> {
+  respond(ctx, 200, { unread: await ctx.state.em.count(AppNotification, { userId: authOf(ctx).user.id, isRead: false }) });
+}
+
+export async function markNotificationRead(ctx: ApiContext): Promise<void> {
+  const notification = await ownNotification(ctx);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  if (!notification.isRead) Object.assign(notification, { isRead: true, readAt: new Date() });
+  await ctx.state.em.flush();
+  respondNoContent(ctx);
+}
+
+export async function markAllNotificationsRead(ctx: ApiContext): Promise<void> {
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  const updated = await ctx.state.em.nativeUpdate(AppNotification, { userId: authOf(ctx).user.id, isRead: false }, { isRead: true, readAt: new Date() });
+  respond(ctx, 200, { updated });
+}
+
+export async function deleteNotification(ctx: ApiContext): Promise<void> {
+  const notification = await ownNotification(ctx);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  await ctx.state.em.removeAndFlush(notification);
+  respondNoContent(ctx);
+}
+
+export async function deleteReadNotifications(ctx: ApiContext): Promise<void> {
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  await ctx.state.em.nativeDelete(AppNotification, { userId: authOf(ctx).user.id, isRead: true });
+  respondNoContent(ctx);
+}
