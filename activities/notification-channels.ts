@@ -9,7 +9,7 @@ import { postBody } from './webhook-http';
 const SEND_TIMEOUT_MS = 15_000;
 
 const CHANNEL_KEYS = [
-  'notify_email_smtp_host', 'notify_email_smtp_port', 'notify_email_smtp_tls', 'notify_email_smtp_user', 'notify_email_smtp_password',
+  'notify_email_smtp_host', 'notify_email_smtp_port', 'notify_email_smtp_tls', 'notify_email_smtp_require_starttls', 'notify_email_smtp_user', 'notify_email_smtp_password',
   'notify_email_from', 'notify_email_to', 'notify_webhook_url', 'notify_webhook_token', 'notify_slack_webhook_url',
   'notify_discord_webhook_url', 'notify_teams_webhook_url', 'notify_gotify_url', 'notify_gotify_token', 'notify_ntfy_url',
   'notify_ntfy_token', 'notify_telegram_bot_token', 'notify_telegram_chat_id', 'notify_telegram_api_url', 'app_name',
@@ -98,6 +98,7 @@ export async function sendToChannel(em: EntityManager, secrets: SecretBox, chann
   if (channel === 'email') {
     const transport = createTransport({
       host: s.notify_email_smtp_host, port: s.notify_email_smtp_port, secure: s.notify_email_smtp_tls,
+      requireTLS: !s.notify_email_smtp_tls && s.notify_email_smtp_require_starttls,
       auth: s.notify_email_smtp_user ? { user: s.notify_email_smtp_user, pass: s.notify_email_smtp_password ? open(s.notify_email_smtp_password) : '' } : undefined,
       connectionTimeout: SEND_TIMEOUT_MS, greetingTimeout: SEND_TIMEOUT_MS, socketTimeout: SEND_TIMEOUT_MS,
     });

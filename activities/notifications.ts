@@ -39,8 +39,10 @@ const policyOf = (value: unknown) => (value && typeof value === 'object' ? (valu
 /** The notification an outbox event stands for, or null for events nobody is notified of. */
 async function subjectOf(em: EntityManager, event: OutboxEvent): Promise<Subject | null> {
   const p = event.payload;
-  const [kind, outcome] = [event.type.slice(0, event.type.lastIndexOf('.')), event.type.slice(event.type.lastIndexOf('.') + 1)];
-  const failed = outcome === 'failure';
+  // Only outcomes: `backup_job.retention_failure` and the like are warnings on a success, told by their run.
+  const outcome = /^(backup_job|copy_job|restore)\.(success|failure)$/.exec(event.type);
+  const kind = outcome?.[1];
+  const failed = outcome?.[2] === 'failure';
   const common = { event: failed ? ('failure' as const) : ('success' as const), severity: failed ? 'error' : 'success' };
   if (kind === 'backup_job') {
     const job = await em.findOne(BackupJob, Number(p.id));
@@ -99,6 +101,7 @@ async function recipientsOf(em: EntityManager, subject: Subject): Promise<User[]
   const users = await em.find(User, subject.userId !== undefined ? { id: subject.userId, enabled: true } : { enabled: true });
   return users.filter((user) => {
     if ((user.suspendedUntil && user.suspendedUntil > now) || (user.accountExpiresAt && user.accountExpiresAt <= now)) return false;
+    if (subject.userId !== undefined) return true; // told to its owner, whatever their scope
     if (subject.permission && !userPermissions(user).has(subject.permission)) return false;
     if (user.repoScopeMode === 'selected' && subject.repoId !== null && !user.repoScopeIds.includes(subject.repoId)) return false;
     // A run on the control plane itself is out of reach of a host-limited user, as in the API.
@@ -113,15 +116,17 @@ async function recipientsOf(em: EntityManager, subject: Subject): Promise<User[]
  */
 async function throttled(em: EntityManager, subject: Subject): Promise<boolean> {
   if (subject.event !== 'failure') return false;
-  const [row] = await em.execute<{ sent_at: Date | null; succeeded_at: Date | null }[]>(
-    `select max(created_at) filter (where event_key = ? and outcome = 'sent') as sent_at,
-            max(created_at) filter (where event_key = 'success') as succeeded_at
-       from notification_log where profile_key = ? and context_type = ? and context_id = ?`,
-    [subject.event, subject.profile, subject.context.type, subject.context.id],
+  // Ordered by id, not time: one relay pass logs several occurrences at the same now().
+  const [row] = await em.execute<{ sent_id: string | null; sent_at: Date | null; success_id: string | null }[]>(
+    `select (select id from notification_log l where l.profile_key = c.p and l.context_type = c.t and l.context_id = c.i and event_key = ? and outcome = 'sent' order by id desc limit 1) as sent_id,
+            (select created_at from notification_log l where l.profile_key = c.p and l.context_type = c.t and l.context_id = c.i and event_key = ? and outcome = 'sent' order by id desc limit 1) as sent_at,
+            (select max(id) from notification_log l where l.profile_key = c.p and l.context_type = c.t and l.context_id = c.i and event_key = 'success') as success_id
+       from (select ?::text as p, ?::text as t, ?::int as i) c`,
+    [subject.event, subject.event, subject.profile, subject.context.type, subject.context.id],
   );
-  const sentAt = row?.sent_at ? new Date(row.sent_at) : null;
-  const succeededAt = row?.succeeded_at ? new Date(row.succeeded_at) : null;
-  return sentAt !== null && Date.now() - sentAt.getTime() < THROTTLE_MS && (succeededAt === null || succeededAt < sentAt);
+  if (!row?.sent_id || !row.sent_at) return false;
+  const succeededSince = row.success_id !== null && Number(row.success_id) > Number(row.sent_id);
+  return Date.now() - new Date(row.sent_at).getTime() < THROTTLE_MS && !succeededSince;
 }
 
 /**
@@ -133,34 +138,46 @@ export async function notifyEvents(em: EntityManager, events: OutboxEvent[]): Pr
   const settings = await readSettings(em, ['notification_failure_channels', 'notification_success_channels']);
   const external = await configuredChannels(em);
   for (const event of events) {
-    const subject = await subjectOf(em, event);
-    if (!subject) continue;
-    const wanted = subject.chain
-      ? channelsFor(subject.event, subject.chain, subject.event === 'failure' ? settings.notification_failure_channels : settings.notification_success_channels)
-      : ['in_app'];
-    const channels = wanted.filter((channel) => channel === 'in_app' || external.has(channel));
-    const recipients = channels.includes('in_app') ? await recipientsOf(em, subject) : [];
-    const reachable = channels.filter((channel) => channel !== 'in_app' || recipients.length > 0);
-    const outcome = channels.length === 0 ? 'no_channel' : reachable.length === 0 ? 'no_recipient' : (await throttled(em, subject)) ? 'throttled' : 'sent';
-    if (outcome === 'sent') {
-      for (const user of recipients) {
-        em.create(AppNotification, {
-          userId: user.id, profileKey: subject.profile, eventKey: subject.event, contextType: subject.context.type, contextId: subject.context.id,
-          contextName: subject.context.name, title: subject.title, body: subject.body.slice(0, 4000), severity: subject.severity, linkUrl: subject.link,
-        });
-      }
-      const message = {
-        title: subject.title, body: subject.body.slice(0, 4000), profile: subject.profile, event: subject.event, severity: subject.severity,
-        contextType: subject.context.type, contextId: subject.context.id, contextName: subject.context.name, link: subject.link, createdAt: new Date().toISOString(),
-      };
-      for (const channel of reachable.filter((c) => c !== 'in_app')) em.create(NotificationDelivery, { eventId: event.id, channel, message });
-      await em.flush();
-    }
-    await em.execute(
-      'insert into notification_log (event_id, profile_key, event_key, context_type, context_id, channels, outcome, recipients) values (?, ?, ?, ?, ?, ?, ?, ?)',
-      [event.id, subject.profile, subject.event, subject.context.type, subject.context.id, reachable.join(',') || null, outcome, outcome === 'sent' ? recipients.length : 0],
-    );
+    // In a savepoint: an event that cannot be notified is logged and skipped, never a block on the outbox.
+    await em.transactional((tx) => notifyEvent(tx, event, settings, external)).catch((error: unknown) => {
+      console.error(`notifying event ${event.id} (${event.type}) failed; it is skipped:`, error);
+    });
   }
+}
+
+async function notifyEvent(
+  em: EntityManager,
+  event: OutboxEvent,
+  settings: { notification_failure_channels: string[]; notification_success_channels: string[] },
+  external: Set<string>,
+): Promise<void> {
+  const subject = await subjectOf(em, event);
+  if (!subject) return;
+  const wanted = subject.chain
+    ? channelsFor(subject.event, subject.chain, subject.event === 'failure' ? settings.notification_failure_channels : settings.notification_success_channels)
+    : ['in_app'];
+  const channels = wanted.filter((channel) => channel === 'in_app' || external.has(channel));
+  const recipients = channels.includes('in_app') ? await recipientsOf(em, subject) : [];
+  const reachable = channels.filter((channel) => channel !== 'in_app' || recipients.length > 0);
+  const outcome = channels.length === 0 ? 'no_channel' : reachable.length === 0 ? 'no_recipient' : (await throttled(em, subject)) ? 'throttled' : 'sent';
+  if (outcome === 'sent') {
+    for (const user of recipients) {
+      em.create(AppNotification, {
+        userId: user.id, profileKey: subject.profile, eventKey: subject.event, contextType: subject.context.type, contextId: subject.context.id,
+        contextName: subject.context.name, repoId: subject.repoId, hostId: subject.hostId, title: subject.title, body: subject.body.slice(0, 4000), severity: subject.severity, linkUrl: subject.link,
+      });
+    }
+    const message = {
+      title: subject.title, body: subject.body.slice(0, 4000), profile: subject.profile, event: subject.event, severity: subject.severity,
+      contextType: subject.context.type, contextId: subject.context.id, contextName: subject.context.name, link: subject.link, createdAt: new Date().toISOString(),
+    };
+    for (const channel of reachable.filter((c) => c !== 'in_app')) em.create(NotificationDelivery, { eventId: event.id, channel, message });
+    await em.flush();
+  }
+  await em.execute(
+    'insert into notification_log (event_id, profile_key, event_key, context_type, context_id, channels, outcome, recipients) values (?, ?, ?, ?, ?, ?, ?, ?)',
+    [event.id, subject.profile, subject.event, subject.context.type, subject.context.id, reachable.join(',') || null, outcome, outcome === 'sent' ? recipients.length : 0],
+  );
 }
 
 /** Sending one external notification, for its delivery workflow. */

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
+import { backupScheduleId } from '../workflows/scheduled-backup';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ActivityDeps } from './deps';
@@ -78,7 +80,22 @@ function backupOutcomeEvent(run: BackupJobRun, job: BackupJob | null): EventReco
 }
 
 /** Writes the life cycle of runs to Postgres: backup runs with their job's last_* fields, and operation runs. */
-export function recordActivities({ orm }: ActivityDeps) {
+export function recordActivities({ orm, temporal }: ActivityDeps) {
+  /** Closes a job's active run whose workflow is no longer running; true if it did (or none was active). */
+  async function closeLostActiveRun(em: EntityManager, jobId: number): Promise<boolean> {
+    const active = await em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } });
+    if (!active) return true;
+    try {
+      if ((await temporal.workflow.getHandle(active.workflowId).describe()).status.name === 'RUNNING') return false;
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+    const message = 'the workflow of this run ended without recording an outcome';
+    await em.nativeUpdate(BackupJobRun, { id: active.id, status: { $in: ['queued', 'running'] } }, { status: 'failed', finishedAt: new Date(), failureCode: 'workflow_lost', failureMessage: message });
+    await em.nativeUpdate(BackupJob, { id: jobId, lastRunId: active.id }, { lastStatus: 'failed', lastError: message });
+    return true;
+  }
+
   const finish = (runId: string, apply: (run: BackupJobRun, job: BackupJob | null) => void, events: EventRecord[] = []) =>
     orm.em.fork().transactional(async (em) => {
       const run = await em.findOne(BackupJobRun, runId);
@@ -112,14 +129,27 @@ export function recordActivities({ orm }: ActivityDeps) {
       const existing = await em.findOne(BackupJobRun, { workflowId });
       if (existing) return { runId: existing.id, repoId: existing.repoId };
       const job = await em.findOne(BackupJob, jobId);
-      if (!job) return null;
-      const run = em.create(BackupJobRun, { id: randomUUID(), jobId, repoId: job.repo.id, hostId: job.host?.id ?? null, workflowId, trigger: 'schedule' });
-      try {
-        await em.flush();
-      } catch (error) {
-        if (error instanceof UniqueConstraintViolationException) return null;
-        throw error;
+      if (!job?.scheduleEnabled) {
+        // A schedule outliving its job (or its enabling), after a failure to remove it: it removes itself.
+        await temporal.schedule.getHandle(backupScheduleId(jobId)).delete().catch((error: unknown) => {
+          if (!(error instanceof ScheduleNotFoundError)) throw error;
+        });
+        return null;
       }
+      const insert = async () => {
+        em.create(BackupJobRun, { id: randomUUID(), jobId, repoId: job.repo.id, hostId: job.host?.id ?? null, workflowId, trigger: 'schedule' });
+        await em.flush();
+      };
+      try {
+        await insert();
+      } catch (error) {
+        if (!(error instanceof UniqueConstraintViolationException)) throw error;
+        em.clear();
+        // The run in the way: still going (this firing is skipped), or lost with its workflow (closed, then this one runs).
+        if (!(await closeLostActiveRun(em, jobId))) return null;
+        await insert();
+      }
+      const run = await em.findOneOrFail(BackupJobRun, { workflowId });
       return { runId: run.id, repoId: run.repoId };
     },
 

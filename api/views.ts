@@ -284,12 +284,15 @@ export function apiTokenLogView(entry: Row<ApiTokenLog>): Schemas['ApiTokenLog']
   };
 }
 
+/** What a read shows of a secret setting that is set. */
+export const SECRET_MASK = '********';
+
 export function settingView(key: SettingKey, stored: { value: unknown; updatedAt: Date } | undefined): Schemas['Setting'] {
   const spec = SETTINGS[key];
   const value = stored ? stored.value : spec.default;
   return {
     key,
-    value: (spec.type === 'secret' ? (value ? '********' : '') : value) as Schemas['SettingValue'],
+    value: (spec.type === 'secret' ? (value ? SECRET_MASK : '') : value) as Schemas['SettingValue'],
     type: spec.type,
     description: spec.description,
     default: spec.default,

@@ -75,7 +75,11 @@ export const SETTINGS = {
   },
   notify_email_smtp_host: { type: 'string', default: '', description: 'SMTP server of the email channel (empty = no email channel).' },
   notify_email_smtp_port: { type: 'integer', default: 587, min: 1, max: 65535, description: 'Its port.' },
-  notify_email_smtp_tls: { type: 'boolean', default: false, description: 'Connect with TLS from the start (port 465); otherwise STARTTLS when the server offers it.' },
+  notify_email_smtp_tls: { type: 'boolean', default: false, description: 'Connect with TLS from the start (port 465); otherwise with STARTTLS.' },
+  notify_email_smtp_require_starttls: {
+    type: 'boolean', default: true,
+    description: 'Without notify_email_smtp_tls: refuse a server that does not offer STARTTLS (so a password never goes in clear). Off only for a trusted local relay.',
+  },
   notify_email_smtp_user: { type: 'string', default: '', description: 'SMTP user (empty = no authentication).' },
   notify_email_smtp_password: { type: 'secret', default: '', description: 'SMTP password.' },
   notify_email_from: { type: 'string', default: '', description: 'Sender address of notification emails.' },
@@ -127,6 +131,7 @@ export function settingValueProblem(key: SettingKey, value: unknown): string | n
       if (typeof value !== 'string') return 'must be a string';
       if (spec.pattern && !spec.pattern.test(value)) return `must be ${spec.patternHint}`;
       if (spec.check?.(value)) return spec.check(value);
+      if (key === 'timezone' && value === 'server') return null; // the server_timezone setting
       if (key.endsWith('timezone') && !isTimeZone(value)) return 'must be an IANA time zone';
       return null;
     case 'secret':

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { TemporalConfig } from '../common/config';
+import { syncAllBackupSchedules } from '../common/backup-schedules';
 import { temporalConnectionOptions } from '../common/temporal';
 import { eventRelay, eventRelayWorkflowId } from '../workflows/webhook-delivery';
 import { RunKindKey } from '../workflows/search-attributes';
@@ -43,6 +44,10 @@ export async function createWorker(setup: WorkerSetup): Promise<{ worker: Worker
       taskQueue: setup.temporal.taskQueue,
       workflowIdConflictPolicy: 'USE_EXISTING',
       typedSearchAttributes: [{ key: RunKindKey, value: 'event-relay' }],
+    });
+    // Schedules that a failed API call left missing or stale are made to match their jobs.
+    await syncAllBackupSchedules({ temporal, temporalConfig: setup.temporal }, setup.activityDeps.orm.em.fork()).catch((error: unknown) => {
+      console.error('reconciling backup schedules failed:', error);
     });
     return {
       worker,

@@ -1,7 +1,7 @@
 import { keepsNewest, type RetentionPolicy } from '../../common/retention-policy';
 import { readSettings } from '../../common/settings';
 import { BackupJob, BackupJobRun, Host, Repo, retentionPolicyOf } from '../../db/entities';
-import { syncBackupSchedule } from '../backup-schedules';
+import { applyJobSchedule } from '../schedule-sync';
 import { observeBackupRun, startBackupRun } from '../backup-runs';
 import { idFilter } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody } from '../context';
@@ -94,7 +94,7 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
   await checkHooks(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.persist(job).flush();
-  await syncBackupSchedule(ctx.services, ctx.state.em, job.id, job);
+  await applyJobSchedule(ctx.services, ctx.state.em, job.id, job);
   respondCreated(ctx, `/backup-jobs/${job.id}`, backupJobView(job));
 }
 
@@ -122,7 +122,7 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   await checkHooks(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
-  await syncBackupSchedule(ctx.services, ctx.state.em, job.id, job);
+  await applyJobSchedule(ctx.services, ctx.state.em, job.id, job);
   respond(ctx, 200, backupJobView(job));
 }
 
@@ -137,7 +137,7 @@ export async function deleteBackupJob(ctx: ApiContext): Promise<void> {
     if (!isDryRun(ctx)) await tx.nativeDelete(BackupJob, { id });
   });
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { backup_job: backupJobView(await findJob(ctx, id)) } });
-  await syncBackupSchedule(ctx.services, ctx.state.em, id, null);
+  await applyJobSchedule(ctx.services, ctx.state.em, id, null);
   respondNoContent(ctx);
 }
 

@@ -2,7 +2,7 @@ import { cronExpression, scheduleSummary } from '../../common/backup-schedule';
 import { BackupJob, Host, Repo } from '../../db/entities';
 import { backupScheduleId } from '../../workflows/scheduled-backup';
 import { idFilter } from '../auth/resource-scope';
-import { jobSchedule, nextScheduledRun, scheduleSettings } from '../backup-schedules';
+import { jobSchedule, nextScheduledRun, scheduleSettings } from '../../common/backup-schedules';
 import { authOf, type ApiContext } from '../context';
 import type { components } from '../contract.gen';
 import { respond } from '../envelope';

@@ -1,13 +1,13 @@
 import { isSettingKey, SETTINGS, settingValueProblem, writeSetting, type SettingKey } from '../../common/settings';
 import { Setting } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
-import { syncAllBackupSchedules } from '../backup-schedules';
+import { applyAllSchedules } from '../schedule-sync';
 import type { ApiContext, RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond } from '../envelope';
 import { ApiError, invalidField } from '../errors';
 import { pageMeta, pageOf } from '../pagination';
-import { settingView } from '../views';
+import { SECRET_MASK, settingView } from '../views';
 
 function keyOf(ctx: ApiContext): SettingKey {
   const key = String(ctx.state.params.key);
@@ -37,9 +37,12 @@ export async function updateSetting(ctx: ApiContext): Promise<void> {
   const problem = settingValueProblem(key, value);
   if (problem) throw invalidField('value', problem);
   if (isDryRun(ctx)) return respondDryRun(ctx);
+  const secret = SETTINGS[key].type === 'secret';
+  // The mask a read gave back means "unchanged", not a new secret.
+  if (secret && value === SECRET_MASK) return respond(ctx, 200, settingView(key, (await ctx.state.em.findOne(Setting, { key })) ?? undefined));
   // A secret is sealed before it is stored, and never read back through the API.
-  const sealed = SETTINGS[key].type === 'secret' && value !== '' ? ctx.services.secrets.seal(value as string, SecretPurpose.setting) : value;
+  const sealed = secret && value !== '' ? ctx.services.secrets.seal(value as string, SecretPurpose.setting) : value;
   const stored = await writeSetting(ctx.state.em, key, sealed);
-  if (SCHEDULE_SETTINGS.includes(key)) await syncAllBackupSchedules(ctx.services, ctx.state.em);
+  if (SCHEDULE_SETTINGS.includes(key)) await applyAllSchedules(ctx.services, ctx.state.em);
   respond(ctx, 200, settingView(key, stored));
 }

@@ -9,6 +9,9 @@ export class AppNotification {
   contextType: string | null = null;
   contextId: number | null = null;
   contextName: string | null = null;
+  /** The repository and host it is about, so a token limited to others does not read it. */
+  repoId: number | null = null;
+  hostId: number | null = null;
   title!: string;
   body!: string;
   severity!: string;
@@ -30,6 +33,8 @@ export const AppNotificationSchema = new EntitySchema<AppNotification>({
     contextType: { type: 'string', nullable: true },
     contextId: { type: 'integer', nullable: true },
     contextName: { type: 'text', nullable: true },
+    repoId: { type: 'integer', nullable: true },
+    hostId: { type: 'integer', nullable: true },
     title: { type: 'text' },
     body: { type: 'text' },
     severity: { type: 'string' },

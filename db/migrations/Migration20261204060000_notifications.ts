@@ -11,6 +11,8 @@ export class Migration20261204060000_notifications extends Migration {
         context_type varchar(32) null,
         context_id int null,
         context_name text null,
+        repo_id int null,
+        host_id int null,
         title text not null,
         body text not null,
         severity varchar(16) not null,

@@ -298,6 +298,7 @@ describe('the settings routes', () => {
     'notify_email_smtp_host',
     'notify_email_smtp_password',
     'notify_email_smtp_port',
+    'notify_email_smtp_require_starttls',
     'notify_email_smtp_tls',
     'notify_email_smtp_user',
     'notify_email_to',

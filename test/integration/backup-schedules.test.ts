@@ -99,3 +99,26 @@ test('a scheduled run and an API run leave the same records and send the same we
   expect(events.every((r: Received) => signatureValid(r, hook.secret))).toBe(true);
   await h.api.delete(`/backup-jobs/${job.id}`);
 });
+
+test('a schedule outliving its job\u2019s enabling removes itself; a run lost with its workflow does not block firings', async () => {
+  const job = (await h.api.post('/backup-jobs', { name: `job-${unique()}`, repo_id: repoId, source_paths: [join(dir, 'src')], schedule_enabled: true })).body.data;
+  // As if disabling the job had failed to reach Temporal: the schedule is still there.
+  await h.sql('update backup_jobs set schedule_enabled = false where id = ?', [job.id]);
+  await scheduleOf(job.id).trigger();
+  await waitFor(async () => (await scheduleOf(job.id).describe().then(() => undefined, (error: unknown) => (error instanceof ScheduleNotFoundError ? true : undefined))), 'the schedule to remove itself', 30_000);
+  expect((await h.api.get(`/backup-jobs/${job.id}/runs`)).body.data).toEqual([]);
+
+  // A run recorded as running whose workflow is gone (terminated from the Temporal UI, say).
+  await h.api.patch(`/backup-jobs/${job.id}`, { schedule_enabled: true });
+  await h.sql(
+    "insert into backup_job_runs (id, job_id, repo_id, status, trigger, workflow_id, queued_at) values (gen_random_uuid(), ?, ?, 'running', 'api', ?, now() - interval '1 hour')",
+    [job.id, repoId, `backup-job-${job.id}-gone-${unique()}`],
+  );
+  await scheduleOf(job.id).trigger();
+  const runs = await waitFor(async () => {
+    const list = (await h.api.get(`/backup-jobs/${job.id}/runs`)).body.data as { trigger: string; status: string; failure: { code: string } | null }[];
+    return list.some((r) => r.trigger === 'schedule' && r.status === 'success') ? list : undefined;
+  }, 'the scheduled run', 60_000);
+  expect(runs.find((r) => r.trigger === 'api')).toMatchObject({ status: 'failed', failure: { code: 'workflow_lost' } });
+  await h.api.delete(`/backup-jobs/${job.id}`);
+});

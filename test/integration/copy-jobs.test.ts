@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectError, expectFieldError, unique } from '../support/expectations';
 import { startHarness, type Harness } from '../support/harness';
+import { resticAsync } from '../support/restic';
 import { stackEnv } from '../support/stack-env';
 
 /** Copy jobs: `restic copy` into local, rclone and sftp destinations, checked with restic itself. */
@@ -14,13 +14,8 @@ let source: { id: number; path: string };
 const password = 'copy-source-pw';
 const destPassword = 'copy-dest-pw';
 
-/** Runs restic against a repository with a password (and an rclone configuration file) of its own. */
-function resticAt(repository: string, pw: string, args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(stackEnv().resticBinary, ['-r', repository, ...args], { input: `${pw}\n`, encoding: 'utf8', env: { ...process.env, ...env } });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-const snapshotsOf = (repository: string, pw: string, env: Record<string, string> = {}) => {
-  const listed = resticAt(repository, pw, ['snapshots', '--json', '--no-lock'], env);
+const snapshotsOf = async (repository: string, pw: string, env: Record<string, string> = {}) => {
+  const listed = await resticAsync(repository, pw, ['snapshots', '--json', '--no-lock'], env);
   expect(listed.status).toBe(0);
   return JSON.parse(listed.stdout) as { id: string; tree: string; tags?: string[]; hostname: string }[];
 };
@@ -29,7 +24,7 @@ async function backupToSource(tags: string[] = []): Promise<string> {
   const src = join(dir, `src-${unique()}`);
   await mkdir(src);
   await writeFile(join(src, 'data'), unique());
-  const made = resticAt(source.path, password, ['backup', '--json', ...tags.flatMap((t) => ['--tag', t]), src]);
+  const made = await resticAsync(source.path, password, ['backup', '--json', ...tags.flatMap((t) => ['--tag', t]), src]);
   expect(made.status).toBe(0);
   return made.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((m) => m.message_type === 'summary').snapshot_id;
 }
@@ -101,18 +96,18 @@ describe('runs', () => {
     const job = (await newJob({ dest_path: dest })).body.data;
     const first = await run(job.id);
     expect(first).toMatchObject({ kind: 'copy', status: 'success', job_id: job.id, repo_id: source.id, workflow_id: `copy-job-${job.id}-${first.id}` });
-    const sourceSnapshots = snapshotsOf(source.path, password);
+    const sourceSnapshots = await snapshotsOf(source.path, password);
     expect(first.result).toMatchObject({ snapshots_copied: sourceSnapshots.length, snapshots_skipped: 0, initialised: true });
-    expect(snapshotsOf(dest, destPassword).map((s) => s.tree).sort()).toEqual(sourceSnapshots.map((s) => s.tree).sort());
-    const config = (repo: string, pw: string) => JSON.parse(resticAt(repo, pw, ['cat', 'config', '--no-lock']).stdout).chunker_polynomial;
-    expect(config(dest, destPassword)).toBe(config(source.path, password));
+    expect((await snapshotsOf(dest, destPassword)).map((s) => s.tree).sort()).toEqual(sourceSnapshots.map((s) => s.tree).sort());
+    const config = async (repo: string, pw: string) => JSON.parse((await resticAsync(repo, pw, ['cat', 'config', '--no-lock'])).stdout).chunker_polynomial;
+    expect(await config(dest, destPassword)).toBe(await config(source.path, password));
 
     const again = await run(job.id);
     expect(again.result).toMatchObject({ snapshots_copied: 0, snapshots_skipped: sourceSnapshots.length, initialised: false });
     await backupToSource();
     const third = await run(job.id);
     expect(third.result).toMatchObject({ snapshots_copied: 1, snapshots_skipped: sourceSnapshots.length });
-    expect(snapshotsOf(dest, destPassword)).toHaveLength(sourceSnapshots.length + 1);
+    expect(await snapshotsOf(dest, destPassword)).toHaveLength(sourceSnapshots.length + 1);
 
     expect((await h.api.get(`/copy-jobs/${job.id}`)).body.data).toMatchObject({ last_status: 'success', last_run_id: third.id, last_error: null });
     expect((await h.api.get(`/repos/${source.id}/runs?kind=copy`)).body.data.map((r: { id: string }) => r.id)).toContain(third.id);
@@ -121,16 +116,16 @@ describe('runs', () => {
   });
 
   test('one snapshot, or only the snapshots of the job\u2019s tags', async () => {
-    const tagged = snapshotsOf(source.path, password).filter((s) => s.tags?.includes('keep'));
+    const tagged = (await snapshotsOf(source.path, password)).filter((s) => s.tags?.includes('keep'));
     const byTag = (await newJob({ filter_tags: ['keep'] })).body.data;
     expect((await run(byTag.id)).result).toMatchObject({ snapshots_copied: tagged.length });
-    expect(snapshotsOf(byTag.dest_path, destPassword).map((s) => s.tree).sort()).toEqual(tagged.map((s) => s.tree).sort());
+    expect((await snapshotsOf(byTag.dest_path, destPassword)).map((s) => s.tree).sort()).toEqual(tagged.map((s) => s.tree).sort());
 
     const one = await backupToSource();
     const single = (await newJob()).body.data;
     const copied = await run(single.id, { snapshot_id: one.slice(0, 8) });
     expect(copied.result).toMatchObject({ snapshots_copied: 1 });
-    expect(snapshotsOf(single.dest_path, destPassword)).toHaveLength(1);
+    expect(await snapshotsOf(single.dest_path, destPassword)).toHaveLength(1);
     expect((await run(single.id, { snapshot_id: 'deadbeef' })).failure).toMatchObject({ code: 'snapshot_not_found' });
   });
 
@@ -153,7 +148,7 @@ describe('runs', () => {
     expect(copied).toMatchObject({ status: 'success', result: { initialised: true } });
     const configFile = join(dir, 'rclone.conf');
     await writeFile(configFile, rcloneConfig);
-    expect(snapshotsOf(`rclone:bcplocal:${store}`, destPassword, { RCLONE_CONFIG: configFile })).toHaveLength(copied.result.snapshots_copied);
+    expect(await snapshotsOf(`rclone:bcplocal:${store}`, destPassword, { RCLONE_CONFIG: configFile })).toHaveLength(copied.result.snapshots_copied);
     expect(existsSync(join(store, 'config'))).toBe(true);
   });
 
@@ -172,7 +167,7 @@ describe('runs', () => {
     const copied = await run(job.id);
     expect(copied).toMatchObject({ status: 'success', result: { initialised: true } });
     // Loopback: the destination's directory is on this machine, readable with restic directly.
-    expect(snapshotsOf(destPath.slice(destPath.lastIndexOf(':') + 1), destPassword)).toHaveLength(copied.result.snapshots_copied);
+    expect(await snapshotsOf(destPath.slice(destPath.lastIndexOf(':') + 1), destPassword)).toHaveLength(copied.result.snapshots_copied);
     expectError(await h.api.delete(`/hosts/${host.id}`), 409, 'host_in_use');
   });
 });

@@ -65,6 +65,8 @@ beforeAll(async () => {
     notify_email_smtp_host: '127.0.0.1',
     notify_email_smtp_port: (smtp.server.address() as AddressInfo).port,
     notify_email_smtp_user: 'mailer',
+    // The test's SMTP server offers no STARTTLS: a local relay, trusted on loopback.
+    notify_email_smtp_require_starttls: false,
     notify_email_from: 'backups@example.org',
     notify_email_to: ['ops@example.org', 'oncall@example.org'],
     notify_gotify_url: http.gotify?.base,

@@ -100,6 +100,20 @@ test('a revoked token tells its owner', async () => {
   expect(alert).toMatchObject({ event_key: 'alert', severity: 'warning', title: expect.stringContaining(created.body.data.name), body: 'leaked' });
 });
 
+test('a token limited to other repositories reads none of its user\u2019s notifications about this one', async () => {
+  const all = await inbox(operator);
+  expect(all.some((n) => n.profile_key === 'backup_job')).toBe(true);
+  const [other] = await h.sql<{ id: number }>("select id from repos where name like 'other-%'");
+  // The operator's own token, narrowed to the other repository.
+  const minted = await operator.api.post('/api-tokens', { name: `narrow-${unique()}`, scopes: ['notifications:read', 'notifications:write'], repo_scope_mode: 'selected', repo_ids: [other?.id] });
+  expect(minted.status).toBe(201);
+  const narrow = { api: h.api.withToken(minted.body.data.secret) } as Caller;
+  const seen = await inbox(narrow);
+  expect(seen.map((n) => n.id)).toEqual(all.filter((n) => n.profile_key === 'security').map((n) => n.id));
+  const jobNotification = all.find((n) => n.profile_key === 'backup_job') as Notification;
+  expectError(await narrow.api.post(`/notifications/${jobNotification.id}/read`), 404, 'not_found');
+});
+
 test('the inbox routes: unread count, read, read all, delete one, delete the read ones; only one\u2019s own', async () => {
   const all = await inbox(operator);
   expect(all.length).toBeGreaterThanOrEqual(3);

@@ -69,6 +69,9 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
   };
   const services = await createServices(config);
   const server: Server = buildApp(services).listen(0, '127.0.0.1');
+  // Tests block this process now and then (spawnSync of restic): an idle keep-alive socket must
+  // not be closed by the server just as the client, resuming, sends on it (ECONNRESET).
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { stackEnv } from './stack-env';
 
 /** Runs restic directly against a repository, as an operator would, to check what the product did. */
@@ -21,4 +21,21 @@ export function snapshotPaths(repository: string, password: string, snapshotId: 
     .map((line) => JSON.parse(line) as { struct_type?: string; message_type?: string; path?: string })
     .filter((node) => (node.struct_type === 'node' || node.message_type === 'node') && node.path)
     .map((node) => node.path as string);
+}
+
+/**
+ * restic without blocking the event loop: tests that run the API in-process must not stall it
+ * (a blocked loop lets keep-alive sockets expire under the client, which then sees ECONNRESET).
+ */
+export function resticAsync(repository: string, password: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(stackEnv().resticBinary, ['-r', repository, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+    child.stdin.end(`${password}\n`);
+  });
 }
