@@ -50,8 +50,8 @@ async function subjectOf(em: EntityManager, event: OutboxEvent): Promise<Subject
     return {
       ...common, profile: 'backup_job', context: { type: 'backup_job', id: Number(p.id), name: text(p.name) },
       repoId: Number(p.repo_id), hostId: (p.host_id as number | null) ?? null, permission: 'backup_jobs.manage',
-      // The job's own switch (notify_on_failure) is its policy for failures.
-      chain: [failed && job?.notifyOnFailure === false ? { inherit: false } : null, policyOf(repo?.notificationPolicy)],
+      // The job's policy, then its older switch for failures (notify_on_failure), then the repository's.
+      chain: [policyOf(job?.notificationPolicy), failed && job?.notifyOnFailure === false ? { inherit: false } : null, policyOf(repo?.notificationPolicy)],
       title: `Backup job ${text(p.name)} ${failed ? 'failed' : 'succeeded'}`,
       body: failed ? failureMessage(p) : text(p.output), link: `/api/v1/backup-jobs/${Number(p.id)}/runs/${text(p.run_id)}`,
     };

@@ -1960,6 +1960,7 @@ export interface components {
              * @example 1,3,5
              */
             schedule_days: string;
+            notification_policy: components["schemas"]["NotificationPolicy"];
             notify_on_failure: boolean;
             /** @description Repository string as seen from the remote host (remote mode), null = the repository path. */
             remote_repo_path: string | null;
@@ -2024,6 +2025,7 @@ export interface components {
              * @example 1,3,5
              */
             schedule_days: string;
+            notification_policy?: components["schemas"]["NotificationPolicy"];
             /** @default true */
             notify_on_failure: boolean;
             remote_repo_path?: string | null;
@@ -2101,6 +2103,7 @@ export interface components {
              * @example 1,3,5
              */
             schedule_days?: string;
+            notification_policy?: components["schemas"]["NotificationPolicy"];
             notify_on_failure?: boolean;
             remote_repo_path?: string | null;
             hostname_override?: string | null;

@@ -88,6 +88,7 @@ export function backupJobView(job: BackupJob | Row<BackupJob>, names?: { repo: s
     schedule_hour: job.scheduleHour,
     schedule_days: job.scheduleDays,
     notify_on_failure: job.notifyOnFailure,
+    notification_policy: job.notificationPolicy ?? { inherit: true },
     remote_repo_path: job.remoteRepoPath,
     hostname_override: job.hostnameOverride,
     last_run: iso(job.lastRun),

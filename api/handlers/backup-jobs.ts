@@ -84,6 +84,7 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
     scheduleHour: body.schedule_hour,
     scheduleDays: body.schedule_days,
     notifyOnFailure: body.notify_on_failure,
+    notificationPolicy: body.notification_policy ?? null,
     remoteRepoPath: body.remote_repo_path ?? null,
     hostnameOverride: body.hostname_override ?? null,
   }, { persist: false });
@@ -113,6 +114,7 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   if (body.schedule_hour !== undefined) job.scheduleHour = body.schedule_hour;
   if (body.schedule_days !== undefined) job.scheduleDays = body.schedule_days;
   if (body.notify_on_failure !== undefined) job.notifyOnFailure = body.notify_on_failure;
+  if (body.notification_policy !== undefined) job.notificationPolicy = body.notification_policy;
   if (body.remote_repo_path !== undefined) job.remoteRepoPath = body.remote_repo_path;
   if (body.hostname_override !== undefined) job.hostnameOverride = body.hostname_override;
   assignRetentionFields(job, body);

@@ -19,6 +19,8 @@ export class BackupJob {
   scheduleHour: Opt<number> = 2;
   scheduleDays: Opt<string> = '1';
   notifyOnFailure: Opt<boolean> = true;
+  /** `{inherit, events: {<event>: [<channel>...]}}`; null inherits from the repository. */
+  notificationPolicy: Record<string, unknown> | null = null;
   remoteRepoPath: string | null = null;
   hostnameOverride: string | null = null;
   lastRun: Date | null = null;
@@ -60,6 +62,7 @@ export const BackupJobSchema = new EntitySchema<BackupJob>({
     scheduleHour: { type: 'integer' },
     scheduleDays: { type: 'string' },
     notifyOnFailure: { type: 'boolean' },
+    notificationPolicy: { type: 'json', nullable: true },
     remoteRepoPath: { type: 'text', nullable: true },
     hostnameOverride: { type: 'string', nullable: true },
     lastRun: { type: 'Date', nullable: true },

@@ -2,6 +2,7 @@ import { Migration } from '@mikro-orm/migrations';
 
 export class Migration20261204060000_notifications extends Migration {
   override async up(): Promise<void> {
+    this.addSql('alter table backup_jobs add column notification_policy jsonb null');
     this.addSql(`
       create table app_notifications (
         id serial primary key,

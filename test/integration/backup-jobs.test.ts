@@ -83,6 +83,7 @@ describe('create, read, update, delete', () => {
       schedule_hour: 2,
       schedule_days: '1',
       notify_on_failure: true,
+      notification_policy: { inherit: true },
       remote_repo_path: null,
       hostname_override: null,
       last_run: null,

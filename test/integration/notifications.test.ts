@@ -66,13 +66,19 @@ test('a failed run notifies the users who manage the job in scope, once a day wh
   expect((await logged(2)).map((r) => r.outcome)).toEqual(['sent', 'throttled']);
   expect(await inbox(operator)).toHaveLength(1);
 
+  // A day later the same failure is told again: the throttle holds back repeats, it never silences.
+  await h.sql("update notification_log set created_at = created_at - interval '25 hours' where context_id = ? and outcome = 'sent'", [jobId]);
+  await run('failed');
+  expect((await logged(3)).map((r) => r.outcome)).toEqual(['sent', 'throttled', 'sent']);
+  expect(await inbox(operator)).toHaveLength(2);
+
   // A success in between ends the throttle: the next failure is news again.
   await h.api.patch(`/repos/${repo.id}`, { password });
   await run('success');
   await h.api.patch(`/repos/${repo.id}`, { password: 'wrong again' });
   await run('failed');
-  expect((await logged(4)).map((r) => `${r.event_key}:${r.outcome}`)).toEqual(['failure:sent', 'failure:throttled', 'success:no_channel', 'failure:sent']);
-  expect(await inbox(operator)).toHaveLength(2);
+  expect((await logged(5)).map((r) => `${r.event_key}:${r.outcome}`)).toEqual(['failure:sent', 'failure:throttled', 'failure:sent', 'success:no_channel', 'failure:sent']);
+  expect(await inbox(operator)).toHaveLength(3);
   await h.api.patch(`/repos/${repo.id}`, { password });
 });
 
@@ -89,8 +95,16 @@ test('policies: the job switch, then the repository policy, then the global sett
   await h.api.patch(`/repos/${repo.id}`, { password: 'off' });
   await run('failed');
   expect((await logged(logRows + 1)).at(-1)).toMatchObject({ event_key: 'failure', outcome: 'no_channel' });
-  await h.api.patch(`/repos/${repo.id}`, { password, notification_policy: { inherit: true } });
   await h.api.patch(`/backup-jobs/${jobId}`, { notify_on_failure: true });
+
+  // The job's own policy comes first: it names successes, so they are told whatever the repository says.
+  await h.api.patch(`/repos/${repo.id}`, { password, notification_policy: { inherit: false } });
+  expect((await h.api.patch(`/backup-jobs/${jobId}`, { notification_policy: { inherit: true, events: { success: ['in_app'] } } })).body.data.notification_policy).toEqual({ inherit: true, events: { success: ['in_app'] } });
+  const count = (await inbox(operator)).length;
+  await run('success');
+  await waitFor(async () => ((await inbox(operator)).length > count ? true : undefined), 'the success told by the job policy');
+  await h.api.patch(`/repos/${repo.id}`, { notification_policy: { inherit: true } });
+  await h.api.patch(`/backup-jobs/${jobId}`, { notification_policy: { inherit: true } });
 });
 
 test('a revoked token tells its owner', async () => {

@@ -186,6 +186,19 @@ describe('delivery', () => {
     }
   });
 
+  test('a redirect is not followed: the delivery is retried, the other address never called', async () => {
+    const elsewhere = await receiver();
+    const r = await receiver((n) => (n === 0 ? { status: 302, headers: { Location: elsewhere.url } } : { status: 200 }));
+    const hook = await webhook(r.url);
+    await createRepo();
+    const [delivered] = await waitFor(async () => {
+      const found = await deliveries(hook.id);
+      return found[0]?.state === 'delivered' ? found : undefined;
+    }, 'the delivery');
+    expect(delivered.attempt_log.map((a: { status: number; error: string | null }) => [a.status, a.error])).toEqual([[302, 'HTTP 302 (redirects are not followed)'], [200, null]]);
+    expect(elsewhere.received).toHaveLength(0);
+  });
+
   test('410 Gone disables the webhook and stops retrying', async () => {
     const r = await receiver(() => ({ status: 410 }));
     const hook = await webhook(r.url);
