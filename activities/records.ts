@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import { backupScheduleId } from '../workflows/scheduled-backup';
+import { copyScheduleId } from '../workflows/scheduled-copy';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ActivityDeps } from './deps';
@@ -151,6 +152,28 @@ export function recordActivities({ orm, temporal }: ActivityDeps) {
       }
       const run = await em.findOneOrFail(BackupJobRun, { workflowId });
       return { runId: run.id, repoId: run.repoId };
+    },
+
+    /** The same for a copy job's firing: an operation run of kind copy, triggered by the schedule. */
+    async recordScheduledCopyRun({ jobId, workflowId }: { jobId: number; workflowId: string }): Promise<{ runId: string; repoId: number; jobName: string } | null> {
+      const em = orm.em.fork();
+      const job = await em.findOne(CopyJob, jobId);
+      const existing = await em.findOne(OperationRun, { workflowId });
+      if (existing && job) return { runId: existing.id, repoId: existing.repoId as number, jobName: job.name };
+      if (!job?.scheduleEnabled) {
+        await temporal.schedule.getHandle(copyScheduleId(jobId)).delete().catch((error: unknown) => {
+          if (!(error instanceof ScheduleNotFoundError)) throw error;
+        });
+        return null;
+      }
+      const run = em.create(OperationRun, { id: randomUUID(), kind: 'copy', trigger: 'schedule', jobId, repoId: job.sourceRepo.id, workflowId, params: { snapshot_id: null } });
+      try {
+        await em.flush();
+      } catch (error) {
+        if (error instanceof UniqueConstraintViolationException) return null; // a run of the job is in flight
+        throw error;
+      }
+      return { runId: run.id, repoId: job.sourceRepo.id, jobName: job.name };
     },
 
     async markRestoreStarted({ restoreId }: { restoreId: number }): Promise<void> {

@@ -1,21 +1,27 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { syncAllBackupSchedules, syncBackupSchedule } from '../common/backup-schedules';
-import type { BackupJob } from '../db/entities';
+import { syncAllBackupSchedules, syncBackupSchedule, syncCopySchedule } from '../common/backup-schedules';
+import type { BackupJob, CopyJob } from '../db/entities';
 import type { Services } from './context';
 import { ApiError } from './errors';
 
 const unavailable = (what: string) => new ApiError(503, 'temporal_unavailable', `${what} was saved, but its schedule could not be applied in Temporal yet: the worker applies it when it starts, or save it again`);
 
 /** After a job was saved or deleted: its schedule follows, or the request says it could not (503). */
-export async function applyJobSchedule(services: Services, em: EntityManager, jobId: number, job: BackupJob | null): Promise<void> {
+async function apply(what: string, hasJob: boolean, sync: () => Promise<void>): Promise<void> {
   try {
-    await syncBackupSchedule(services, em, jobId, job);
+    await sync();
   } catch (error) {
-    console.error(`syncing the schedule of backup job ${jobId} failed:`, error);
+    console.error(`syncing the schedule of ${what} failed:`, error);
     // A deleted job's schedule removes itself when it next fires: nothing to redo.
-    if (job) throw unavailable(`backup job ${jobId}`);
+    if (hasJob) throw unavailable(what);
   }
 }
+
+export const applyJobSchedule = (services: Services, em: EntityManager, jobId: number, job: BackupJob | null) =>
+  apply(`backup job ${jobId}`, job !== null, () => syncBackupSchedule(services, em, jobId, job));
+
+export const applyCopySchedule = (services: Services, em: EntityManager, jobId: number, job: CopyJob | null) =>
+  apply(`copy job ${jobId}`, job !== null, () => syncCopySchedule(services, em, jobId, job));
 
 /** After the time zone or minute of all schedules changed. */
 export async function applyAllSchedules(services: Services, em: EntityManager): Promise<void> {

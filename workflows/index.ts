@@ -9,3 +9,4 @@ export * from './restore';
 export * from './webhook-delivery';
 export * from './scheduled-backup';
 export * from './notification-delivery';
+export * from './scheduled-copy';

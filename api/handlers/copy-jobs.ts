@@ -10,6 +10,7 @@ import { respond, respondCreated, respondNoContent } from '../envelope';
 import { ApiError, conflict, invalidField, notFound } from '../errors';
 import { findOr404, referenced } from '../lookup';
 import { startOperationRun } from '../operation-runs';
+import { applyCopySchedule } from '../schedule-sync';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 import { repositoryPathProblem } from '../paths';
 import { ACTIVE_RUN_STATUSES } from '../runs';
@@ -85,6 +86,7 @@ export async function createCopyJob(ctx: ApiContext): Promise<void> {
   await assign(ctx, job, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.persist(job).flush();
+  await applyCopySchedule(ctx.services, ctx.state.em, job.id, job);
   respondCreated(ctx, `/copy-jobs/${job.id}`, copyJobView(job));
 }
 
@@ -95,6 +97,7 @@ export async function updateCopyJob(ctx: ApiContext): Promise<void> {
   await assign(ctx, job, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
+  await applyCopySchedule(ctx.services, ctx.state.em, job.id, job);
   respond(ctx, 200, copyJobView(job));
 }
 
@@ -109,6 +112,7 @@ export async function deleteCopyJob(ctx: ApiContext): Promise<void> {
     if (!isDryRun(ctx)) await tx.nativeDelete(CopyJob, { id });
   });
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { copy_job: copyJobView(job) } });
+  await applyCopySchedule(ctx.services, ctx.state.em, id, null);
   respondNoContent(ctx);
 }
 

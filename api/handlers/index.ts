@@ -78,6 +78,7 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   listWebhookDeliveries: webhooks.listWebhookDeliveries,
   redeliverWebhookDelivery: webhooks.redeliverWebhookDelivery,
   listBackupSchedules: schedules.listBackupSchedules,
+  listCopySchedules: schedules.listCopySchedules,
   listNotifications: notifications.listNotifications,
   getUnreadNotificationCount: notifications.getUnreadNotificationCount,
   markNotificationRead: notifications.markNotificationRead,

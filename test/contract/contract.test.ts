@@ -12,7 +12,7 @@ import { startHarness, type Harness } from '../support/harness';
  * This list may only shrink: implementing an operation means removing it here.
  */
 const NOT_IMPLEMENTED = [
-  'listSchedulerTasks', 'listCopySchedules', 'listCronLog', 'runSchedulerTask',
+  'listSchedulerTasks', 'listCronLog', 'runSchedulerTask',
   'getStatsSummary', 'getRepoRuntime',
   'listActivityLogs', 'listCronLogs',
   'getJobsSummary', 'listRecentJobs', 'getWorkerStatus', 'processJobs', 'recoverJobs',

@@ -122,3 +122,28 @@ test('a schedule outliving its job\u2019s enabling removes itself; a run lost wi
   expect(runs.find((r) => r.trigger === 'api')).toMatchObject({ status: 'failed', failure: { code: 'workflow_lost' } });
   await h.api.delete(`/backup-jobs/${job.id}`);
 });
+
+test('a copy job\u2019s schedule is a Temporal Schedule too, and its firing is a copy run like an API one', async () => {
+  const job = (await h.api.post('/copy-jobs', {
+    name: `offsite-${unique()}`, source_repo_id: repoId, dest_path: join(dir, `copy-${unique()}`), dest_password: 'dest-pw', init_destination: true,
+    schedule_enabled: true, schedule_hour: 5, schedule_days: '6,7',
+  })).body.data;
+  const handle = h.services.temporal.schedule.getHandle(`copy-job-schedule-${job.id}`);
+  expect((await handle.describe()).action).toMatchObject({ workflowType: 'scheduledCopyRun', args: [{ jobId: job.id }] });
+  const listed = ((await h.api.get('/scheduler/copy-schedules?enabled=1&per_page=200')).body.data as { id: number }[]).find((s) => s.id === job.id);
+  expect(listed).toMatchObject({ schedule_summary: 'Sat, Sun at 05:00', cron_expression: '0 5 * * 6,0', schedule_id: `copy-job-schedule-${job.id}`, next_run: expect.any(String) });
+
+  await handle.trigger();
+  const run = await waitFor(async () => {
+    const runs = (await h.api.get(`/repos/${repoId}/runs?kind=copy`)).body.data as { job_id: number; trigger: string; status: string; result: { snapshots_copied: number } | null }[];
+    return runs.find((r) => r.job_id === job.id && r.trigger === 'schedule' && r.status === 'success');
+  }, 'the scheduled copy', 60_000);
+  expect(run.result?.snapshots_copied).toBeGreaterThan(0);
+  expect((await h.api.get(`/copy-jobs/${job.id}`)).body.data).toMatchObject({ last_status: 'success' });
+
+  await h.api.patch(`/copy-jobs/${job.id}`, { schedule_enabled: false });
+  await expect(handle.describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  await h.api.patch(`/copy-jobs/${job.id}`, { schedule_enabled: true });
+  expect((await h.api.delete(`/copy-jobs/${job.id}`)).status).toBe(204);
+  await expect(handle.describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+});
