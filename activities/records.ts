@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
+import { closeJobOf } from '../api/backup-runs';
+import { markLost } from '../api/runs';
 import { backupScheduleId } from '../workflows/scheduled-backup';
 import { copyScheduleId } from '../workflows/scheduled-copy';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
@@ -86,14 +88,14 @@ export function recordActivities({ orm, temporal }: ActivityDeps) {
   async function closeLostActiveRun(em: EntityManager, jobId: number): Promise<boolean> {
     const active = await em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } });
     if (!active) return true;
+    let status = 'NOT_FOUND';
     try {
-      if ((await temporal.workflow.getHandle(active.workflowId).describe()).status.name === 'RUNNING') return false;
+      status = (await temporal.workflow.getHandle(active.workflowId).describe()).status.name;
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
     }
-    const message = 'the workflow of this run ended without recording an outcome';
-    await em.nativeUpdate(BackupJobRun, { id: active.id, status: { $in: ['queued', 'running'] } }, { status: 'failed', finishedAt: new Date(), failureCode: 'workflow_lost', failureMessage: message });
-    await em.nativeUpdate(BackupJob, { id: jobId, lastRunId: active.id }, { lastStatus: 'failed', lastError: message });
+    if (status === 'RUNNING') return false;
+    await markLost(em, BackupJobRun, active, status, closeJobOf(em, active));
     return true;
   }
 

@@ -14,7 +14,7 @@ export function backupWorkflowId(jobId: number, runId: string): string {
 }
 
 /** A lost run's job shows the failure too, if that run is still its last one. */
-const closeJobOf = (em: EntityManager, run: Row<BackupJobRun>): OnLost => (message) =>
+export const closeJobOf = (em: EntityManager, run: Row<BackupJobRun>): OnLost => (message) =>
   em.nativeUpdate(BackupJob, { id: run.jobId, lastRunId: run.id }, { lastStatus: 'failed', lastError: message });
 
 /**
