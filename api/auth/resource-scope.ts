@@ -52,3 +52,14 @@ export function requireHost(scope: ResourceScope, hostId: number | null): void {
 export function idFilter(scope: IdScope): { $in: number[] } | undefined {
   return scope === null ? undefined : { $in: [...scope] };
 }
+
+/**
+ * A filter on records that keep the repository and host they were about (runs, restores), even
+ * after a job moved: those in reach. A record of the control plane (no host) is out of reach of a
+ * host-limited caller, as local jobs are.
+ */
+export function recordsInReach(scope: ResourceScope): { repoId?: { $in: number[] }; hostId?: { $in: number[] } } {
+  const repoIds = idFilter(scope.repos);
+  const hostIds = idFilter(scope.hosts);
+  return { ...(repoIds ? { repoId: repoIds } : {}), ...(hostIds ? { hostId: hostIds } : {}) };
+}

@@ -3,7 +3,7 @@ import { readSettings } from '../../common/settings';
 import { BackupJob, BackupJobRun, Host, Repo, retentionPolicyOf } from '../../db/entities';
 import { applyJobSchedule } from '../schedule-sync';
 import { observeBackupRun, startBackupRun } from '../backup-runs';
-import { idFilter } from '../auth/resource-scope';
+import { idFilter, recordsInReach } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond, respondCreated, respondNoContent } from '../envelope';
@@ -151,19 +151,11 @@ export async function runBackupJob(ctx: ApiContext): Promise<void> {
   await respondWithRun(ctx, started, (run) => observeBackupRun(ctx.services, ctx.state.em, run), (run, progress) => jobRunView(run, ctx.services.temporalConfig, progress));
 }
 
-/** Runs recorded before a job moved keep their repository and host: those must be in reach too. */
-function runsInReach(ctx: ApiContext) {
-  const { repos, hosts } = authOf(ctx).resources;
-  const repoIds = idFilter(repos);
-  const hostIds = idFilter(hosts);
-  return { ...(repoIds ? { repoId: repoIds } : {}), ...(hostIds ? { hostId: hostIds } : {}) };
-}
-
 export async function listBackupJobRuns(ctx: ApiContext): Promise<void> {
   const job = await findJob(ctx, ctx.state.params.id as number);
   const page = pageOf(ctx.state.query);
   const status = ctx.state.query.status as BackupJobRun['status'] | undefined;
-  const [runs, total] = await findPage(ctx.state.em, BackupJobRun, page, { jobId: job.id, ...(status ? { status } : {}), ...runsInReach(ctx) }, { queuedAt: 'desc', id: 'asc' });
+  const [runs, total] = await findPage(ctx.state.em, BackupJobRun, page, { jobId: job.id, ...(status ? { status } : {}), ...recordsInReach(authOf(ctx).resources) }, { queuedAt: 'desc', id: 'asc' });
   const views = await Promise.all(
     runs.map(async (row) => {
       const { run, progress } = await observeBackupRun(ctx.services, ctx.state.em, row);
@@ -175,7 +167,7 @@ export async function listBackupJobRuns(ctx: ApiContext): Promise<void> {
 
 export async function getBackupJobRun(ctx: ApiContext): Promise<void> {
   const jobId = ctx.state.params.id as number;
-  const run = await ctx.state.em.findOne(BackupJobRun, { id: ctx.state.params.run_id as string, jobId, ...runsInReach(ctx) });
+  const run = await ctx.state.em.findOne(BackupJobRun, { id: ctx.state.params.run_id as string, jobId, ...recordsInReach(authOf(ctx).resources) });
   if (!run) throw notFound(`run ${String(ctx.state.params.run_id)} of backup job ${jobId}`);
   const observed = await observeBackupRun(ctx.services, ctx.state.em, run);
   respond(ctx, 200, jobRunView(observed.run, ctx.services.temporalConfig, observed.progress));

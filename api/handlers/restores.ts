@@ -4,7 +4,7 @@ import { Host, Repo, Restore, type Snapshot } from '../../db/entities';
 import { restoreSnapshot } from '../../workflows/restore';
 import { HostIdKey, RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import { userPermissions } from '../auth/roles';
-import { idFilter, inScope, requireHost } from '../auth/resource-scope';
+import { inScope, recordsInReach, requireHost } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond } from '../envelope';
@@ -16,14 +16,6 @@ import { observeRun, respondWithRun, startRunWorkflow, type Progress } from '../
 import { restoreView } from '../views';
 import { matchingSnapshots } from './snapshots';
 
-/** Restores of repositories and hosts in reach; restores onto the control plane need unlimited hosts, as local jobs do. */
-function restoresInReach(ctx: ApiContext) {
-  const { repos, hosts } = authOf(ctx).resources;
-  const repoIds = idFilter(repos);
-  const hostIds = idFilter(hosts);
-  return { ...(repoIds ? { repoId: repoIds } : {}), ...(hostIds ? { hostId: hostIds } : {}) };
-}
-
 async function observedView(ctx: ApiContext, restore: Restore) {
   const observed = await observeRun(ctx.services, ctx.state.em, Restore, restore);
   return restoreView(observed.run, ctx.services.temporalConfig, observed.progress);
@@ -32,7 +24,7 @@ async function observedView(ctx: ApiContext, restore: Restore) {
 export async function listRestores(ctx: ApiContext): Promise<void> {
   const { repo_id: repoId, status } = ctx.state.query as { repo_id?: number; status?: Restore['status'] };
   const page = pageOf(ctx.state.query);
-  const where: FilterQuery<Restore> = { ...restoresInReach(ctx), ...(status ? { status } : {}) };
+  const where: FilterQuery<Restore> = { ...recordsInReach(authOf(ctx).resources), ...(status ? { status } : {}) };
   if (repoId !== undefined) where.repoId = inScope(authOf(ctx).resources.repos, repoId) ? repoId : { $in: [] };
   const [restores, total] = await findPage(ctx.state.em, Restore, page, where, { queuedAt: 'desc', id: 'desc' });
   const views = await Promise.all(restores.map((restore) => observedView(ctx, restore as Restore)));
