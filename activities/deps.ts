@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
+import type { TemporalConfig } from '../common/config';
 import type { SecretBox } from '../db/secret-box';
 
 /** What activities need from the worker process. */
@@ -12,4 +13,6 @@ export interface ActivityDeps {
   protectedPaths: string[];
   /** Temporal, for activities that signal or describe other workflows (repository locks). */
   temporal: Client;
+  /** The task queue and namespace this worker serves (schedules it re-makes start runs there). */
+  temporalConfig: TemporalConfig;
 }

@@ -10,6 +10,7 @@ import { recordActivities } from './records';
 import { repositoryActivities } from './repository';
 import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
+import { schedulerActivities } from './scheduler';
 import { snapshotBrowseActivities } from './snapshot-browse';
 import { webhookActivities } from './webhooks';
 
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...restoreActivities(deps),
     ...webhookActivities(deps),
     ...notificationActivities(deps),
+    ...schedulerActivities(deps),
   };
 }
 

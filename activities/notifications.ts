@@ -5,6 +5,7 @@ import { readSettings } from '../common/settings';
 import { AppNotification, BackupJob, CopyJob, NotificationDelivery, Repo, Restore, User } from '../db/entities';
 import type { ActivityDeps } from './deps';
 import { configuredChannels, sendToChannel } from './notification-channels';
+import { log } from '../common/log';
 
 const THROTTLE_MS = 24 * 3600_000;
 
@@ -85,6 +86,34 @@ async function subjectOf(em: EntityManager, event: OutboxEvent): Promise<Subject
       body: failed ? failureMessage(p) : `restored into ${restore.resolvedTarget ?? ''}`, link: `/api/v1/restores/${restore.id}`,
     };
   }
+  const missed = /^(backup|copy)_job\.missed$/.exec(event.type)?.[1];
+  if (missed) {
+    const job = missed === 'backup' ? await em.findOne(BackupJob, Number(p.id)) : await em.findOne(CopyJob, Number(p.id));
+    if (!job) return null;
+    const repo = await em.findOne(Repo, Number(p.repo_id));
+    return {
+      event: 'failure', severity: 'warning', profile: `${missed}_job`, context: { type: `${missed}_job`, id: job.id, name: job.name },
+      repoId: Number(p.repo_id), hostId: (p.host_id as number | null) ?? null, permission: `${missed}_jobs.manage`,
+      // A missed run is a failure to back up: the job's failure channels tell it.
+      chain: [policyOf(job.notificationPolicy), policyOf(repo?.notificationPolicy)],
+      title: `${missed === 'backup' ? 'Backup' : 'Copy'} job ${job.name} did not run`,
+      body: `The run due at ${text(p.due_at)} had not succeeded ${Number(p.grace_minutes)} minutes later.`,
+      link: `/api/v1/${missed}-jobs/${job.id}`,
+    };
+  }
+  if (event.type === 'report.weekly') {
+    const backups = p.backups as { total: number; success: number; failed: number };
+    const stale = (p.stale_repos as { name: string }[]).map((repo) => repo.name);
+    return {
+      event: 'alert', severity: backups.failed > 0 || stale.length > 0 ? 'warning' : 'info', profile: 'weekly_report',
+      // One context per report, so that a week's report is never throttled as a repeat of the last.
+      context: { type: 'report', id: Math.floor(Date.parse(text(p.period_end)) / 86_400_000), name: 'weekly report' },
+      repoId: null, hostId: null, permission: 'stats.view',
+      title: `Weekly report: ${backups.success} of ${backups.total} backups succeeded`,
+      body: [`${backups.failed} backups failed.`, stale.length ? `Repositories without a recent snapshot: ${stale.join(', ')}.` : 'Every repository has a recent snapshot.'].join(' '),
+      link: '/api/v1/stats/summary',
+    };
+  }
   if (event.type === 'api_token.revoked') {
     return {
       event: 'alert', severity: 'warning', profile: 'security', context: { type: 'api_token', id: Number(p.id), name: text(p.name) },
@@ -140,7 +169,7 @@ export async function notifyEvents(em: EntityManager, events: OutboxEvent[]): Pr
   for (const event of events) {
     // In a savepoint: an event that cannot be notified is logged and skipped, never a block on the outbox.
     await em.transactional((tx) => notifyEvent(tx, event, settings, external)).catch((error: unknown) => {
-      console.error(`notifying event ${event.id} (${event.type}) failed; it is skipped:`, error);
+      log.error({ err: error, event_id: event.id, event_type: event.type }, 'notifying the event failed; it is skipped');
     });
   }
 }

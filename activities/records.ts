@@ -6,6 +6,7 @@ import { backupScheduleId } from '../workflows/scheduled-backup';
 import { copyScheduleId } from '../workflows/scheduled-copy';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
+import type { ScheduleOverlap } from '../db/entities/job-schedule';
 import type { ActivityDeps } from './deps';
 
 export interface RunSucceeded {
@@ -57,6 +58,12 @@ export interface OperationFailed {
   events?: EventRecord[];
 }
 
+/** What a schedule firing found: its run (started), no job to run (gone), or a run of the job in flight (busy). */
+export type FiringClaim =
+  | { kind: 'started'; runId: string; repoId: number; hostId: number | null; jobName: string }
+  | { kind: 'gone' }
+  | { kind: 'busy'; runId: string; overlap: ScheduleOverlap; repoId: number; hostId: number | null };
+
 /** What a successful run saved, in a line, from restic's summary. */
 function savedLine(run: BackupJobRun): string {
   const n = (field: string) => run.summary?.[field] ?? 0;
@@ -84,20 +91,27 @@ function backupOutcomeEvent(run: BackupJobRun, job: BackupJob | null): EventReco
 
 /** Writes the life cycle of runs to Postgres: backup runs with their job's last_* fields, and operation runs. */
 export function recordActivities({ orm, temporal }: ActivityDeps) {
-  /** Closes a job's active run whose workflow is no longer running; true if it did (or none was active). */
-  async function closeLostActiveRun(em: EntityManager, jobId: number): Promise<boolean> {
+  /** Closes a job's active run whose workflow is no longer running; the id of the one still going, else null. */
+  async function closeLostActiveRun(em: EntityManager, jobId: number): Promise<string | null> {
     const active = await em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } });
-    if (!active) return true;
+    if (!active) return null;
     let status = 'NOT_FOUND';
     try {
       status = (await temporal.workflow.getHandle(active.workflowId).describe()).status.name;
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
     }
-    if (status === 'RUNNING') return false;
+    if (status === 'RUNNING') return active.id;
     await markLost(em, BackupJobRun, active, status, closeJobOf(em, active));
-    return true;
+    return null;
   }
+
+  // A schedule outliving its job (or its enabling), after a failure to remove it: it removes itself.
+  const removeOrphanSchedule = (scheduleId: string) =>
+    temporal.schedule.getHandle(scheduleId).delete().catch((error: unknown) => {
+      if (!(error instanceof ScheduleNotFoundError)) throw error;
+    });
+
 
   const finish = (runId: string, apply: (run: BackupJobRun, job: BackupJob | null) => void, events: EventRecord[] = []) =>
     orm.em.fork().transactional(async (em) => {
@@ -125,19 +139,16 @@ export function recordActivities({ orm, temporal }: ActivityDeps) {
   return {
     /**
      * The run a schedule firing stands for, created once per firing workflow (a retried activity
-     * finds it); null when the job is gone or already has a run queued or running.
+     * finds it). `gone`: the job is gone or unscheduled; `busy`: a run of the job is in flight.
      */
-    async recordScheduledRun({ jobId, workflowId }: { jobId: number; workflowId: string }): Promise<{ runId: string; repoId: number } | null> {
+    async recordScheduledRun({ jobId, workflowId }: { jobId: number; workflowId: string }): Promise<FiringClaim> {
       const em = orm.em.fork();
       const existing = await em.findOne(BackupJobRun, { workflowId });
-      if (existing) return { runId: existing.id, repoId: existing.repoId };
+      if (existing) return { kind: 'started', runId: existing.id, repoId: existing.repoId, hostId: existing.hostId, jobName: '' };
       const job = await em.findOne(BackupJob, jobId);
       if (!job?.scheduleEnabled) {
-        // A schedule outliving its job (or its enabling), after a failure to remove it: it removes itself.
-        await temporal.schedule.getHandle(backupScheduleId(jobId)).delete().catch((error: unknown) => {
-          if (!(error instanceof ScheduleNotFoundError)) throw error;
-        });
-        return null;
+        await removeOrphanSchedule(backupScheduleId(jobId));
+        return { kind: 'gone' };
       }
       const insert = async () => {
         em.create(BackupJobRun, { id: randomUUID(), jobId, repoId: job.repo.id, hostId: job.host?.id ?? null, workflowId, trigger: 'schedule' });
@@ -148,34 +159,34 @@ export function recordActivities({ orm, temporal }: ActivityDeps) {
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         em.clear();
-        // The run in the way: still going (this firing is skipped), or lost with its workflow (closed, then this one runs).
-        if (!(await closeLostActiveRun(em, jobId))) return null;
+        // The run in the way: still going (this firing waits or is skipped), or lost with its workflow (closed, then this one runs).
+        const active = await closeLostActiveRun(em, jobId);
+        if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.repo.id, hostId: job.host?.id ?? null };
         await insert();
       }
       const run = await em.findOneOrFail(BackupJobRun, { workflowId });
-      return { runId: run.id, repoId: run.repoId };
+      return { kind: 'started', runId: run.id, repoId: run.repoId, hostId: run.hostId, jobName: job.name };
     },
 
     /** The same for a copy job's firing: an operation run of kind copy, triggered by the schedule. */
-    async recordScheduledCopyRun({ jobId, workflowId }: { jobId: number; workflowId: string }): Promise<{ runId: string; repoId: number; jobName: string } | null> {
+    async recordScheduledCopyRun({ jobId, workflowId }: { jobId: number; workflowId: string }): Promise<FiringClaim> {
       const em = orm.em.fork();
       const job = await em.findOne(CopyJob, jobId);
       const existing = await em.findOne(OperationRun, { workflowId });
-      if (existing && job) return { runId: existing.id, repoId: existing.repoId as number, jobName: job.name };
+      if (existing && job) return { kind: 'started', runId: existing.id, repoId: existing.repoId as number, hostId: null, jobName: job.name };
       if (!job?.scheduleEnabled) {
-        await temporal.schedule.getHandle(copyScheduleId(jobId)).delete().catch((error: unknown) => {
-          if (!(error instanceof ScheduleNotFoundError)) throw error;
-        });
-        return null;
+        await removeOrphanSchedule(copyScheduleId(jobId));
+        return { kind: 'gone' };
       }
       const run = em.create(OperationRun, { id: randomUUID(), kind: 'copy', trigger: 'schedule', jobId, repoId: job.sourceRepo.id, workflowId, params: { snapshot_id: null } });
       try {
         await em.flush();
       } catch (error) {
-        if (error instanceof UniqueConstraintViolationException) return null; // a run of the job is in flight
-        throw error;
+        if (!(error instanceof UniqueConstraintViolationException)) throw error;
+        const active = await orm.em.fork().findOne(OperationRun, { kind: 'copy', jobId, status: { $in: ['queued', 'running'] } });
+        return { kind: 'busy', runId: active?.id ?? '', overlap: job.scheduleOverlap, repoId: job.sourceRepo.id, hostId: null };
       }
-      return { runId: run.id, repoId: job.sourceRepo.id, jobName: job.name };
+      return { kind: 'started', runId: run.id, repoId: job.sourceRepo.id, hostId: null, jobName: job.name };
     },
 
     async markRestoreStarted({ restoreId }: { restoreId: number }): Promise<void> {

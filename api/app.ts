@@ -5,6 +5,8 @@ import { authenticate, requireScope } from './auth/authenticate';
 import { handlers } from './handlers';
 import { jsonBody } from './middleware/body';
 import { apiGate } from './middleware/api-gate';
+import { activityLog } from './middleware/activity-log';
+import { accessLog } from './middleware/access-log';
 import { auditLog } from './middleware/audit-log';
 import { checkOrigin, cors } from './middleware/cors';
 import { dryRun } from './middleware/dry-run';
@@ -14,6 +16,7 @@ import { resourceScope } from './middleware/resource-scope';
 import { dispatch, matchOperation, validateRequest } from './middleware/contract';
 import { errorEnvelope } from './middleware/errors';
 import { requestId } from './middleware/request-id';
+import { httpMetrics } from './metrics';
 import { swaggerUiAssets } from './swagger-ui';
 
 /** Middleware that only concerns authenticated requests (public operations skip it). */
@@ -31,10 +34,10 @@ function entityManager(services: Services): Middleware<ApiState> {
 }
 
 /**
- * The API: request id -> audit log -> error envelope -> Swagger assets -> CORS (preflights) ->
- * contract match (404/405) -> global switch (503) -> bearer auth and address (401/403) -> origin
+ * The API: request id -> access log -> request metrics -> audit log -> error envelope -> Swagger
+ * assets -> CORS (preflights) -> contract match (404/405) -> global switch (503) -> bearer auth and address (401/403) -> origin
  * (403) -> rate limit (429) -> scope (403) -> JSON body (400) -> contract validation (422) ->
- * resource scope (403) -> dry run -> idempotency (replay, 409, 422) -> handler by operationId
+ * resource scope (403) -> dry run -> idempotency (replay, 409, 422) -> activity log -> handler by operationId
  * (or 501).
  */
 export function buildApp(services: Services): Koa<ApiState, { services: Services }> {
@@ -45,6 +48,8 @@ export function buildApp(services: Services): Koa<ApiState, { services: Services
   app.context.services = services;
   const assets = swaggerUiAssets();
   app.use(requestId());
+  app.use(accessLog());
+  app.use(httpMetrics());
   app.use(auditLog(services));
   app.use(errorEnvelope());
   app.use(assets.routes());
@@ -57,6 +62,7 @@ export function buildApp(services: Services): Koa<ApiState, { services: Services
   app.use(jsonBody());
   app.use(validateRequest(services.contract));
   app.use(onlyAuthenticated(resourceScope(), dryRun(), idempotency()));
+  app.use(onlyAuthenticated(activityLog()));
   app.use(dispatch(handlers));
   return app;
 }

@@ -1085,6 +1085,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The Prometheus text exposition (format 0.0.4), for a scrape job with `authorization: {credentials: <token>}` and `metrics_path: /api/v1/metrics`.
+         *     Request metrics (`bcp_http_requests_total` by operationId, method and status; `bcp_http_request_duration_seconds`) are those of the API process that answers: scrape every process.
+         *     Run metrics are read from the database, so they cover every worker and survive restarts: `bcp_runs_total` (finished runs by kind and outcome), `bcp_runs_active`, `bcp_run_duration_seconds`, `bcp_backup_data_added_bytes_total`, `bcp_webhook_deliveries` (by state) and `bcp_webhook_delivery_attempts_total` (by outcome).
+         *     They span every repository and host: a token or user limited to selected ones gets 403.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/stats/summary": {
         parameters: {
             query?: never;
@@ -1094,7 +1117,7 @@ export interface paths {
         };
         /**
          * Counters
-         * @description Counts over the resources in the caller's scope only; `users` is null for a scoped caller.
+         * @description Counts over the resources in the caller's scope only, each equal to the `total` of the matching list for the same caller. `users` is null for a repository- or host-scoped caller and for a token without `users:read`.
          */
         get: operations["getStatsSummary"];
         put?: never;
@@ -1114,7 +1137,7 @@ export interface paths {
         };
         /**
          * Runtime status of repositories
-         * @description One row per repository in scope, ordered by repository id.
+         * @description One row per repository in scope, ordered by repository id, derived when asked from the snapshot catalogue and the latest runs: `error` when the latest finished run of a backup job into the repository, or its latest check, failed; else `pending` when it has no snapshot yet and a backup is queued or running; `unknown` when its catalogue was never read; `no_snap` when the catalogue is empty; `warning` when the newest snapshot is older than the repository's `alert_hours`; `ok` otherwise.
          */
         get: operations["getRepoRuntime"];
         put?: never;
@@ -1154,7 +1177,7 @@ export interface paths {
         };
         /**
          * Activity log
-         * @description Newest first. Callers without the `users.manage` permission see only their own entries (the reference exposed everyone's log to any viewer, and crashed on this route).
+         * @description One entry per successful API mutation (dry runs, refusals and idempotent replays leave none), newest first. Only an unscoped token holding `users:read` (whose user therefore has `users.manage`) sees everyone's entries; any other caller sees only their own, whatever the filters (the reference exposed everyone's log to any viewer, and crashed on this route).
          */
         get: operations["listActivityLogs"];
         put?: never;
@@ -1234,7 +1257,7 @@ export interface paths {
         };
         /**
          * Recent runs
-         * @description Runs of every kind in the caller's scope, newest first. Paginated (the reference used `limit`, 1-200, default 25).
+         * @description Runs of every kind in the caller's scope (backup runs, operation runs and restores of repositories and hosts in reach; webhook deliveries only for callers whose repositories and hosts are not limited), newest first (by `queued_at`), with their workflow id and Temporal UI link. Statuses are as recorded; POST /jobs/recover reconciles runs whose workflow closed without recording one. Paginated (the reference used `limit`, 1-200, default 25).
          */
         get: operations["listRecentJobs"];
         put?: never;
@@ -1276,7 +1299,7 @@ export interface paths {
         put?: never;
         /**
          * Run a maintenance pass now
-         * @description In the reference this drained the internal queue inline. Here it starts a maintenance workflow (`maintenance-<runId>`) that immediately refreshes the snapshot catalogue and runtime status of up to `limit` repositories (and indexes new snapshots), instead of waiting for the next scheduled pass. Answers 202 with the run (200 if it finishes within `wait`).
+         * @description In the reference this drained the internal queue inline. Here it starts a maintenance workflow (`maintenance-<runId>`) that immediately refreshes the snapshot catalogue and runtime status of up to `limit` repositories (and indexes new snapshots), instead of waiting for the next scheduled pass. One pass at a time. A repository that cannot be refreshed is a warning of the run (and a `failure` in its `result.repos` entry); the run fails only when every repository failed. `repo_ids` out of the caller's scope are 403 `repo_not_in_scope`, unknown ones 422. Answers 202 with the run (200 if it finishes within `wait`); a dry run answers the `repo_ids` the pass would refresh.
          */
         post: operations["processJobs"];
         delete?: never;
@@ -1296,7 +1319,7 @@ export interface paths {
         put?: never;
         /**
          * Reconcile runs with Temporal
-         * @description Finds runs recorded as queued or running for more than `older_than_minutes` whose workflow has already closed (completed, failed, terminated, timed out) or no longer exists, and records their real outcome (a lost workflow becomes `failed` with failure code `workflow_lost`). Runs whose workflow is still open are left alone. Synchronous; answers `{recovered, checked, runs}`.
+         * @description Finds runs recorded as queued or running for more than `older_than_minutes` whose workflow has already closed (completed, failed, terminated, timed out) or no longer exists, and records their real outcome (a lost workflow becomes `failed` with failure code `workflow_lost`). Runs whose workflow is still open are left alone. A workflow that completed makes the run `success`; one that failed, `failed` with the workflow's failure code (`timeout`, `cancelled` for timed out and cancelled ones); one terminated, or gone, `workflow_lost`. Only runs in the caller's scope are looked at. Synchronous; answers `{recovered, checked, runs}` (`runs`: the corrected ones).
          */
         post: operations["recoverJobs"];
         delete?: never;
@@ -1312,12 +1335,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List users */
+        /**
+         * List users
+         * @description Ordered by id. Passwords (and their hashes) are never returned.
+         */
         get: operations["listUsers"];
         put?: never;
         /**
          * Create a user
-         * @description The role cannot be above the caller's own level (403 `role_escalation_forbidden`); an unknown role is 422 `invalid_role`. A taken username is 409 `user_exists`.
+         * @description The role cannot be above the caller's own level, nor the permissions beyond the caller's own (403 `role_escalation_forbidden`); an unknown role is 422 `invalid_role`. Selected repositories and hosts must exist (422) and be within the calling token's reach (403 `scope_escalation_forbidden`). A username taken in any letter case is 409 `user_exists`. The password (at least 8 characters) is stored as a salted scrypt hash and never returned.
          */
         post: operations["createUser"];
         delete?: never;
@@ -1339,14 +1365,14 @@ export interface paths {
         post?: never;
         /**
          * Delete a user
-         * @description Deletes the user and revokes their tokens. You cannot delete yourself (409 `self_delete_forbidden`) or the last admin (409 `last_admin`).
+         * @description Deletes the user and revokes their tokens (each live token emits `api_token.revoked`). You cannot delete yourself (409 `self_delete_forbidden`), the last enabled admin (409 `last_admin`) or a user whose role is above yours (403 `role_escalation_forbidden`).
          */
         delete: operations["deleteUser"];
         options?: never;
         head?: never;
         /**
          * Update a user
-         * @description Profile, role, permission overrides, resource scopes, enable/suspend/expiry and password. Changing your own role is 403 `self_role_change_forbidden`; a role above yours is 403 `role_escalation_forbidden`; demoting or disabling the last admin is 409 `last_admin`. Tokens of the user lose scopes whose permission the user loses, at once.
+         * @description Profile, role, permission overrides, resource scopes, enable/suspend/expiry and password. Changing your own role is 403 `self_role_change_forbidden`; a role above yours, permissions you do not hold, or changing a user whose role is above yours is 403 `role_escalation_forbidden`; resource scopes beyond the calling token's reach are 403 `scope_escalation_forbidden`. Demoting, disabling, suspending or expiring the last enabled admin (or removing its `users.manage`) is 409 `last_admin`. Tokens of the user lose the scopes whose permission the user loses, at once and for good (a later re-grant does not restore them).
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -1450,8 +1476,8 @@ export interface components {
             /** @description Id of the run in flight. */
             run_id?: string;
             links?: {
-                /** @description URL of the run in flight (when the API exposes it). */
-                self: string;
+                /** @description URL of the run in flight when the API exposes one (null for runs listed only by GET /jobs/recent, such as a maintenance pass). */
+                self: string | null;
                 /** @description Temporal UI link of the run workflow, null when the UI address is not configured. */
                 temporal_ui?: string | null;
             } & {
@@ -1637,7 +1663,7 @@ export interface components {
          * @description Subscribable event (`webhook.test` is sent only by the test endpoint and cannot be subscribed to).
          * @enum {string}
          */
-        WebhookEvent: "backup_job.success" | "backup_job.failure" | "copy_job.success" | "copy_job.failure" | "restore.success" | "restore.failure" | "repo.created" | "repo.deleted" | "repo.check.failure" | "snapshot.deleted" | "api_token.created" | "api_token.revoked";
+        WebhookEvent: "backup_job.success" | "backup_job.failure" | "copy_job.success" | "copy_job.failure" | "restore.success" | "restore.failure" | "repo.created" | "repo.deleted" | "repo.check.failure" | "snapshot.deleted" | "api_token.created" | "api_token.revoked" | "backup_job.missed" | "copy_job.missed" | "report.weekly";
         /** @description An outgoing signed webhook (public view; the secret is never returned). */
         Webhook: {
             id: number;
@@ -1710,6 +1736,8 @@ export interface components {
              *     - `repo.check.failure`: `{id, name, run_id, output}`
              *     - `snapshot.deleted`: `{repo_id, snapshot_id}`
              *     - `api_token.created|revoked`: `{id, name, user_id, display_token}` (never the secret)
+             *     - `backup_job.missed`, `copy_job.missed`: `{id, name, repo_id, host_id, due_at, grace_minutes}`: the run due at `due_at` had not succeeded `grace_minutes` later (setting `schedule_absence_grace_minutes`; told once per due time)
+             *     - `report.weekly`: `{period_start, period_end, backups, copies, checks, restores, failing_jobs, stale_repos}` (the weekly report task)
              *     - `webhook.test`: `{message, at}`
              *
              *     The members of the reference product (`id`, `name`, `output`, `repo_id`, `snapshot_id`, `message`, `at`) are kept; the others are additions.
@@ -1960,6 +1988,27 @@ export interface components {
              * @example 1,3,5
              */
             schedule_days: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @example Europe/Paris
+             */
+            schedule_timezone: string | null;
+            /** @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time. */
+            schedule_jitter_seconds: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @enum {string}
+             */
+            schedule_overlap: "skip" | "buffer_one";
+            /** @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped). */
+            schedule_catchup_minutes: number;
+            /** @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed. */
+            schedule_paused: boolean;
             notification_policy: components["schemas"]["NotificationPolicy"];
             notify_on_failure: boolean;
             /** @description Repository string as seen from the remote host (remote mode), null = the repository path. */
@@ -2025,6 +2074,39 @@ export interface components {
              * @example 1,3,5
              */
             schedule_days: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @default null
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @default null
+             * @example Europe/Paris
+             */
+            schedule_timezone: string | null;
+            /**
+             * @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time.
+             * @default 0
+             */
+            schedule_jitter_seconds: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @default skip
+             * @enum {string}
+             */
+            schedule_overlap: "skip" | "buffer_one";
+            /**
+             * @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped).
+             * @default 60
+             */
+            schedule_catchup_minutes: number;
+            /**
+             * @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed.
+             * @default false
+             */
+            schedule_paused: boolean;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             /** @default true */
             notify_on_failure: boolean;
@@ -2103,6 +2185,27 @@ export interface components {
              * @example 1,3,5
              */
             schedule_days?: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron?: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @example Europe/Paris
+             */
+            schedule_timezone?: string | null;
+            /** @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time. */
+            schedule_jitter_seconds?: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @enum {string}
+             */
+            schedule_overlap?: "skip" | "buffer_one";
+            /** @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped). */
+            schedule_catchup_minutes?: number;
+            /** @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed. */
+            schedule_paused?: boolean;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             notify_on_failure?: boolean;
             remote_repo_path?: string | null;
@@ -2290,7 +2393,7 @@ export interface components {
             finished_at: string | null;
             /** @description finished_at - started_at, null until finished. */
             duration_ms: number | null;
-            /** @description Kind-specific outcome of a finished run, null before: `repo_check` `{errors: boolean, output}` (tail of restic's output); `copy` `{snapshots_copied, snapshots_skipped, output}`; `snapshot_delete` `{removed_snapshots, pruned}`; `maintenance` `{repos_refreshed, snapshots_indexed}`. */
+            /** @description Kind-specific outcome of a finished run, null before: `repo_check` `{errors: boolean, output}` (tail of restic's output); `copy` `{snapshots_copied, snapshots_skipped, output}`; `snapshot_delete` `{removed_snapshots, pruned}`; `maintenance` `{repos_refreshed, snapshots_indexed, repos}` (`snapshots_indexed`: snapshots catalogued by the pass; `repos`: `{repo_id, snapshots}` or `{repo_id, failure}` per repository). */
             result: {
                 [key: string]: unknown;
             } | null;
@@ -2354,6 +2457,27 @@ export interface components {
             schedule_hour: number;
             /** @example 1,3,5 */
             schedule_days: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @example Europe/Paris
+             */
+            schedule_timezone: string | null;
+            /** @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time. */
+            schedule_jitter_seconds: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @enum {string}
+             */
+            schedule_overlap: "skip" | "buffer_one";
+            /** @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped). */
+            schedule_catchup_minutes: number;
+            /** @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed. */
+            schedule_paused: boolean;
             notification_policy: components["schemas"]["NotificationPolicy"];
             retry_policy: components["schemas"]["RetryPolicy"];
             /** Format: date-time */
@@ -2393,6 +2517,39 @@ export interface components {
              * @example 1,3,5
              */
             schedule_days: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @default null
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @default null
+             * @example Europe/Paris
+             */
+            schedule_timezone: string | null;
+            /**
+             * @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time.
+             * @default 0
+             */
+            schedule_jitter_seconds: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @default skip
+             * @enum {string}
+             */
+            schedule_overlap: "skip" | "buffer_one";
+            /**
+             * @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped).
+             * @default 60
+             */
+            schedule_catchup_minutes: number;
+            /**
+             * @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed.
+             * @default false
+             */
+            schedule_paused: boolean;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             retry_policy?: components["schemas"]["RetryPolicy"];
             /** @description rclone's configuration (INI) for an `rclone:remote:path` destination; stored encrypted, never returned (see `has_rclone_config`), handed to rclone in a private file for the run only. null removes it. */
@@ -2432,6 +2589,27 @@ export interface components {
             schedule_hour?: number;
             /** @example 1,3,5 */
             schedule_days?: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron?: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @example Europe/Paris
+             */
+            schedule_timezone?: string | null;
+            /** @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time. */
+            schedule_jitter_seconds?: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @enum {string}
+             */
+            schedule_overlap?: "skip" | "buffer_one";
+            /** @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped). */
+            schedule_catchup_minutes?: number;
+            /** @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed. */
+            schedule_paused?: boolean;
             notification_policy?: components["schemas"]["NotificationPolicy"];
             retry_policy?: components["schemas"]["RetryPolicy"];
             /** @description rclone's configuration (INI) for an `rclone:remote:path` destination; stored encrypted, never returned (see `has_rclone_config`), handed to rclone in a private file for the run only. null removes it. */
@@ -2723,13 +2901,14 @@ export interface components {
         /** @description A global maintenance task. */
         SchedulerTask: {
             /** @enum {string} */
-            key: "weekly_report" | "integrity_check" | "db_vacuum";
+            key: "weekly_report" | "integrity_check" | "db_vacuum" | "absence_check";
             name: string;
             description: string;
             enabled: boolean;
             /** @description 1 = Monday ... 7 = Sunday. */
             days: number[];
-            hour: number;
+            /** @description Null for a task that runs every few minutes (`absence_check`). */
+            hour: number | null;
             /**
              * @description Cron expression of the Temporal Schedule, in `timezone`.
              * @example 0 3 * * 1
@@ -2745,7 +2924,6 @@ export interface components {
             last_status: "success" | "failed" | "skipped" | "error" | null;
             /** Format: date-time */
             next_run_at: string | null;
-            notification_policy: components["schemas"]["NotificationPolicy"];
         };
         /** @description Global tasks and schedule engine status. */
         SchedulerOverview: {
@@ -2770,6 +2948,20 @@ export interface components {
             timezone: string;
             timezone_label: string;
         };
+        /** @description One firing of a Temporal Schedule. */
+        ScheduleAction: {
+            /**
+             * Format: date-time
+             * @description When the schedule was due (before jitter).
+             */
+            scheduled_at: string;
+            /**
+             * Format: date-time
+             * @description When Temporal started the workflow.
+             */
+            taken_at: string;
+            workflow_id: string | null;
+        };
         /** @description Schedule of a backup job (public fields only; filtered by the caller's repository/host scope). */
         BackupSchedule: {
             /** @description Backup job id. */
@@ -2783,6 +2975,27 @@ export interface components {
             schedule_hour: number;
             /** @example 1,3,5 */
             schedule_days: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @example Europe/Paris
+             */
+            schedule_timezone: string | null;
+            /** @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time. */
+            schedule_jitter_seconds: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @enum {string}
+             */
+            schedule_overlap: "skip" | "buffer_one";
+            /** @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped). */
+            schedule_catchup_minutes: number;
+            /** @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed. */
+            schedule_paused: boolean;
             /** @description Human-readable summary, e.g. `Mon, Wed, Fri at 02:00`. */
             schedule_summary: string;
             cron_expression: string;
@@ -2791,6 +3004,15 @@ export interface components {
             schedule_id: string | null;
             /** Format: date-time */
             next_run: string | null;
+            /** @description The next action times Temporal has computed (up to 5; empty while disabled or paused), in UTC. */
+            next_runs: string[];
+            /** @description The schedule's latest firings as Temporal recorded them, newest first (up to 10). */
+            recent_runs: components["schemas"]["ScheduleAction"][];
+            /**
+             * Format: date-time
+             * @description The due time of the latest expected run that did not succeed within the grace period (`schedule_absence_grace_minutes`), until a later run succeeds.
+             */
+            missed_at: string | null;
             /** Format: date-time */
             last_run: string | null;
             /** @enum {string|null} */
@@ -2808,6 +3030,27 @@ export interface components {
             schedule_hour: number;
             /** @example 1,3,5 */
             schedule_days: string;
+            /**
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @example 30 2 * * 1-5
+             */
+            schedule_cron: string | null;
+            /**
+             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @example Europe/Paris
+             */
+            schedule_timezone: string | null;
+            /** @description Each firing waits a random 0 to this many seconds, to spread jobs that share a time. */
+            schedule_jitter_seconds: number;
+            /**
+             * @description A firing that comes while a run of the job is still going: `skip` it, or `buffer_one`: run it once that run has ended (one firing is kept, further ones are skipped). Two runs of one job never run at once.
+             * @enum {string}
+             */
+            schedule_overlap: "skip" | "buffer_one";
+            /** @description A firing missed while Temporal or the workers were down still runs when they are back within this many minutes (later, it is skipped). */
+            schedule_catchup_minutes: number;
+            /** @description A paused schedule keeps its Temporal Schedule (and its next times) but does not fire until resumed. */
+            schedule_paused: boolean;
             /** @description Human-readable summary, e.g. `Mon, Wed, Fri at 02:00`. */
             schedule_summary: string;
             cron_expression: string;
@@ -2816,6 +3059,15 @@ export interface components {
             schedule_id: string | null;
             /** Format: date-time */
             next_run: string | null;
+            /** @description The next action times Temporal has computed (up to 5; empty while disabled or paused), in UTC. */
+            next_runs: string[];
+            /** @description The schedule's latest firings as Temporal recorded them, newest first (up to 10). */
+            recent_runs: components["schemas"]["ScheduleAction"][];
+            /**
+             * Format: date-time
+             * @description The due time of the latest expected run that did not succeed within the grace period (`schedule_absence_grace_minutes`), until a later run succeeds.
+             */
+            missed_at: string | null;
             /** Format: date-time */
             last_run: string | null;
             /** @enum {string|null} */
@@ -2870,25 +3122,34 @@ export interface components {
             hosts: number;
             backup_jobs: number;
             copy_jobs: number;
-            /** @description null when the caller is repository- or host-scoped (no cross-scope leakage). */
+            /** @description null when the caller is repository- or host-scoped, or its token lacks `users:read` (no cross-scope leakage). */
             users: number | null;
             restores: number;
-            /** @description Number of repositories per runtime status (ok, warning, error, no_snap, pending, unknown). */
+            /** @description Number of repositories in scope per runtime status (every status, zeros included); they add up to `repos`. */
             repo_status_breakdown: {
-                [key: string]: number;
+                ok: number;
+                warning: number;
+                error: number;
+                no_snap: number;
+                pending: number;
+                unknown: number;
             };
         };
-        /** @description Runtime status of a repository (refreshed after each run and by the catalogue refresh). */
+        /** @description Runtime status of a repository, derived when asked from its snapshot catalogue and its latest runs (see `GET /stats/repo-runtime`). */
         RepoRuntimeStatus: {
             repo_id: number;
             repo_name: string;
             snapshot_count: number;
             /** Format: date-time */
             last_snapshot_time: string | null;
+            /** @description Hours since the newest snapshot, to two decimals; null without a snapshot. */
             hours_ago: number | null;
             /** @enum {string} */
             status: "ok" | "warning" | "error" | "no_snap" | "pending" | "unknown";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the facts the status rests on last changed (catalogue read, backup or check finished); null when nothing is known.
+             */
             updated_at: string | null;
         };
         /** @description One statistics sample of a repository. */
@@ -2906,13 +3167,24 @@ export interface components {
             id: number;
             user_id: number | null;
             username: string;
-            /** @example api_repo_created */
+            /**
+             * @description `<resource>.<verb>` after the operation: `repo.create`, `backup_job.run`, `setting.update`, ...
+             * @example repo.create
+             */
             action: string;
-            details: string | null;
+            /** @description What the change was about, by id and name only, never a request body: the path parameters (`id`, `key`, ...), the integer `*_id` fields of the body, and the `name` and (when it is not the path's `id`) `result_id` of the resource or run the response returned. */
+            details: {
+                [key: string]: unknown;
+            } | null;
             ip: string | null;
             user_agent: string | null;
-            /** @enum {string} */
+            /**
+             * @description `warning` for deletions and for changes to settings, users and API tokens; `info` otherwise.
+             * @enum {string}
+             */
             severity: "info" | "warning" | "critical";
+            /** @description The request's `X-Request-Id`, to find it in the API audit log and the server logs. */
+            request_id: string | null;
             /** Format: date-time */
             created_at: string;
         };
@@ -2932,14 +3204,14 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
-        /** @description Run counters over the last 24 hours (the reference product's queue summary, mapped onto workflow runs). */
+        /** @description Run counters (the reference product's queue summary, mapped onto workflow runs), over the runs in the caller's scope as GET /jobs/recent lists them: `queued` and `running` whatever their age, `completed` (`success`) and `failed` finished in the last 24 hours. */
         JobsSummary: {
             counts: {
                 queued: number;
                 running: number;
                 completed: number;
                 failed: number;
-                /** @description Runs recorded as running whose workflow has closed without recording an outcome (what POST /jobs/recover reconciles). */
+                /** @description Runs recorded as queued or running whose workflow has closed without recording an outcome, or no longer exists (what POST /jobs/recover reconciles). */
                 dead_letter: number;
             };
             /** Format: date-time */
@@ -3001,11 +3273,11 @@ export interface components {
         WorkerStatus: {
             name: string;
             task_queue: string;
-            /** @description Whether at least one worker polled the task queue recently. */
+            /** @description Whether workers polled both the workflow and the activity task queue within the last 2 minutes (a worker polling only one could not finish a run). */
             online: boolean;
             /**
              * Format: date-time
-             * @description Most recent poll or heartbeat.
+             * @description Most recent poll of any poller.
              */
             heartbeat_at: string | null;
             pollers: {
@@ -3025,7 +3297,7 @@ export interface components {
              * @default 3
              */
             limit: number;
-            /** @description What to do; default both. `repo_snapshot_refresh`: re-read snapshot lists and runtime status; `snapshot_full_index`: rebuild the file index of new snapshots. */
+            /** @description What to do; default both. `repo_snapshot_refresh`: re-read snapshot lists and runtime status; `snapshot_full_index`: catalogue new snapshots. Here one `restic snapshots` per repository does both (snapshot trees are read from restic when browsed, so there is no separate file index to rebuild); the types asked are kept in the run's `params`. */
             types?: ("repo_snapshot_refresh" | "snapshot_full_index")[];
             /** @description Limit the pass to these repositories (default: the most out-of-date ones in scope). */
             repo_ids?: number[];
@@ -3064,8 +3336,10 @@ export interface components {
             preferred_locale: string;
             preferred_timezone: string | null;
             preferred_start_page: string | null;
-            /** @description Effective permissions (role defaults plus overrides). */
+            /** @description Effective permissions (the role's defaults, or the overrides when set). */
             permissions: components["schemas"]["Permission"][];
+            /** @description The per-user permission set that replaces the role's defaults; null = the role's defaults. */
+            permission_overrides: components["schemas"]["Permission"][] | null;
             repo_scope_mode: components["schemas"]["ScopeMode"];
             repo_ids: number[];
             host_scope_mode: components["schemas"]["ScopeMode"];
@@ -3087,7 +3361,7 @@ export interface components {
             username: string;
             password: string;
             /**
-             * @description A role name (viewer, operator, restore-operator, admin, or a custom role). Unknown: 422 `invalid_role`. Above the caller's own level: 403 `role_escalation_forbidden`. Your own role: 403 `self_role_change_forbidden`.
+             * @description A role name: viewer, operator, restore-operator or admin. Unknown: 422 `invalid_role`. Above the caller's own level: 403 `role_escalation_forbidden`.
              * @default viewer
              */
             role: string;
@@ -3104,7 +3378,7 @@ export interface components {
             preferred_locale: "en" | "fr";
             preferred_timezone?: string | null;
             preferred_start_page?: string | null;
-            /** @description Permission overrides; null = the role defaults. */
+            /** @description Permission overrides: this set replaces the role's defaults; null = the role's defaults. Permissions the caller does not hold: 403 `role_escalation_forbidden`. */
             permissions?: components["schemas"]["Permission"][] | null;
             repo_scope_mode?: components["schemas"]["ScopeMode"];
             repo_ids?: number[];
@@ -3112,13 +3386,16 @@ export interface components {
             host_ids?: number[];
             /** @default true */
             enabled: boolean;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the account stops working (must be in the future; null = never).
+             */
             account_expires_at?: string | null;
         };
         /** @description Fields to change (at least one). `password` sets a new password. */
         UserUpdate: {
             password?: string;
-            /** @description A role name (viewer, operator, restore-operator, admin, or a custom role). Unknown: 422 `invalid_role`. Above the caller's own level: 403 `role_escalation_forbidden`. Your own role: 403 `self_role_change_forbidden`. */
+            /** @description A role name: viewer, operator, restore-operator or admin. Unknown: 422 `invalid_role`. Above the caller's own level: 403 `role_escalation_forbidden`. Your own role: 403 `self_role_change_forbidden`. */
             role?: string;
             /** Format: email */
             email?: string | null;
@@ -3130,20 +3407,24 @@ export interface components {
             preferred_locale?: "en" | "fr";
             preferred_timezone?: string | null;
             preferred_start_page?: string | null;
-            /** @description Permission overrides; null = the role defaults. */
+            /** @description Permission overrides: this set replaces the role's defaults; null = the role's defaults. Permissions the caller does not hold: 403 `role_escalation_forbidden`. */
             permissions?: components["schemas"]["Permission"][] | null;
             repo_scope_mode?: components["schemas"]["ScopeMode"];
             repo_ids?: number[];
             host_scope_mode?: components["schemas"]["ScopeMode"];
             host_ids?: number[];
             enabled?: boolean;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the account stops working (must be in the future; null = never).
+             */
             account_expires_at?: string | null;
             /**
              * Format: date-time
-             * @description Suspend the user until this time (null lifts a suspension).
+             * @description Suspend the user until this time (must be in the future; null lifts a suspension and clears its reason).
              */
             suspended_until?: string | null;
+            /** @description Why the user is suspended; only with a suspension. */
             suspension_reason?: string | null;
         };
         /** @description A setting value; its type depends on the key (see Setting.type). */
@@ -3151,7 +3432,7 @@ export interface components {
         /** @description A setting exposed through the API. */
         Setting: {
             /** @enum {string} */
-            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands" | "restore_managed_local_root" | "restore_managed_remote_root" | "restore_original_global_enabled" | "restore_original_allowed_paths" | "notification_failure_channels" | "notification_success_channels" | "notify_email_smtp_host" | "notify_email_smtp_port" | "notify_email_smtp_tls" | "notify_email_smtp_require_starttls" | "notify_email_smtp_user" | "notify_email_smtp_password" | "notify_email_from" | "notify_email_to" | "notify_webhook_url" | "notify_webhook_token" | "notify_slack_webhook_url" | "notify_discord_webhook_url" | "notify_teams_webhook_url" | "notify_gotify_url" | "notify_gotify_token" | "notify_ntfy_url" | "notify_ntfy_token" | "notify_telegram_bot_token" | "notify_telegram_chat_id" | "notify_telegram_api_url" | "webhook_allow_private_targets" | "webhook_retry_hours" | "webhook_retry_initial_seconds" | "webhook_timeout_seconds" | "api_webhook_store_response_body_debug";
+            key: "app_name" | "app_url" | "timezone" | "server_timezone" | "cron_run_minute" | "api_enabled" | "api_default_token_lifetime_days" | "api_default_rate_limit_per_minute" | "api_log_retention_days" | "api_idempotency_retention_hours" | "api_cors_allowed_origins" | "weekly_report_enabled" | "weekly_report_day" | "weekly_report_hour" | "integrity_check_enabled" | "integrity_check_day" | "integrity_check_hour" | "maintenance_vacuum_enabled" | "maintenance_vacuum_day" | "maintenance_vacuum_hour" | "hook_allowed_commands" | "restore_managed_local_root" | "restore_managed_remote_root" | "restore_original_global_enabled" | "restore_original_allowed_paths" | "notification_failure_channels" | "notification_success_channels" | "notify_email_smtp_host" | "notify_email_smtp_port" | "notify_email_smtp_tls" | "notify_email_smtp_require_starttls" | "notify_email_smtp_user" | "notify_email_smtp_password" | "notify_email_from" | "notify_email_to" | "notify_webhook_url" | "notify_webhook_token" | "notify_slack_webhook_url" | "notify_discord_webhook_url" | "notify_teams_webhook_url" | "notify_gotify_url" | "notify_gotify_token" | "notify_ntfy_url" | "notify_ntfy_token" | "notify_telegram_bot_token" | "notify_telegram_chat_id" | "notify_telegram_api_url" | "webhook_allow_private_targets" | "webhook_retry_hours" | "webhook_retry_initial_seconds" | "webhook_timeout_seconds" | "api_webhook_store_response_body_debug" | "schedule_absence_grace_minutes" | "run_history_retention_days" | "notification_retention_days";
             value: components["schemas"]["SettingValue"];
             /**
              * @description `secret`: write-only; reads give `********` once set, `""` while unset.
@@ -3571,15 +3852,6 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description `not_implemented`: this operation is part of the contract but not implemented yet (`x-implemented: false`). */
-        NotImplemented: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["ErrorEnvelope"];
-            };
-        };
         /** @description `restic_error`: restic failed; the message carries restic's error line without secrets. `worker_unavailable`: no worker completed the operation in time. */
         BadGateway: {
             headers: {
@@ -3620,7 +3892,7 @@ export interface components {
         RunId: string;
         /** @description Delivery id (WebhookDelivery.id). */
         DeliveryId: number;
-        /** @description Task key: `weekly_report`, `integrity_check` or `db_vacuum`. Any other key is 404 `unknown_task`. */
+        /** @description Task key: `weekly_report`, `integrity_check`, `db_vacuum` or `absence_check`. Any other key is 404 `unknown_task`. */
         TaskKey: string;
         /** @description Setting key (see the Settings tag). Any other key is 404 `unknown_setting`. */
         SettingKey: string;
@@ -6190,7 +6462,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6297,7 +6568,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6316,7 +6586,7 @@ export interface operations {
                 "X-Dry-Run"?: components["parameters"]["DryRun"];
             };
             path: {
-                /** @description Task key: `weekly_report`, `integrity_check` or `db_vacuum`. Any other key is 404 `unknown_task`. */
+                /** @description Task key: `weekly_report`, `integrity_check`, `db_vacuum` or `absence_check`. Any other key is 404 `unknown_task`. */
                 key: components["parameters"]["TaskKey"];
             };
             cookie?: never;
@@ -6364,7 +6634,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6591,6 +6860,31 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getStatsSummary: {
         parameters: {
             query?: never;
@@ -6613,7 +6907,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6647,7 +6940,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6733,7 +7025,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6773,7 +7064,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6840,7 +7130,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6881,14 +7170,13 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
     getWorkerStatus: {
         parameters: {
             query?: {
-                /** @description Worker (task queue) name. */
+                /** @description Worker (task queue) name: `default` is the task queue the API starts runs on. */
                 name?: string;
             };
             header?: never;
@@ -6911,7 +7199,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -6971,7 +7258,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -7011,7 +7297,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -7022,8 +7307,10 @@ export interface operations {
                 page?: components["parameters"]["Page"];
                 /** @description Items per page (hard cap 200). */
                 per_page?: components["parameters"]["PerPage"];
-                /** @description Only users with this role. */
+                /** @description Only users with this role (viewer, operator, restore-operator, admin; anything else is 422 `invalid_role`). */
                 role?: string;
+                /** @description Only enabled (`true`) or disabled (`false`) users. */
+                enabled?: boolean;
             };
             header?: never;
             path?: never;
@@ -7045,7 +7332,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -7111,7 +7397,6 @@ export interface operations {
             };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -7142,7 +7427,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -7196,7 +7480,6 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -7256,7 +7539,6 @@ export interface operations {
             };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -21,6 +21,16 @@ export function pageOf(query: Record<string, unknown>): Page {
 }
 
 /**
+ * The page of a list that also takes the reference's `limit` (its page size, without pages):
+ * `per_page` wins when both are given (it has a default, so whether the client gave it is read
+ * from the raw query string), and a limit above 200 is capped at 200.
+ */
+export function pageWithLimit(rawQuery: Record<string, unknown>, query: Record<string, unknown>): Page {
+  const limitOnly = rawQuery.per_page === undefined && query.limit !== undefined;
+  return pageOf(limitOnly ? { ...query, per_page: Math.min(Number(query.limit), 200) } : query);
+}
+
+/**
  * The `since` (inclusive) / `until` (exclusive) query parameters as a filter on `field`, or an
  * empty filter when neither is given.
  */

@@ -7,6 +7,7 @@ import type { ApiContext, Services } from './context';
 import { respond } from './envelope';
 import type { components } from './contract.gen';
 import { ApiError } from './errors';
+import { log } from '../common/log';
 
 export type Progress = components['schemas']['JobRun']['progress'];
 
@@ -49,7 +50,7 @@ export async function startRunWorkflow<W extends Workflow>(
     run.failureCode = 'workflow_start_failed';
     run.failureMessage = 'the run could not be handed to Temporal';
     await em.flush();
-    console.error(`starting workflow ${run.workflowId} failed:`, error);
+    log.error({ err: error, workflow_id: run.workflowId }, 'starting the workflow failed');
     throw new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; the run was not started');
   }
 }
@@ -64,7 +65,7 @@ export async function workflowState(services: Services, run: RunRow): Promise<Wo
   } catch (error) {
     // A run just inserted by a concurrent trigger has no workflow yet.
     if (error instanceof WorkflowNotFoundError && run.queuedAt.getTime() < Date.now() - 60_000) return { running: false, status: 'NOT_FOUND' };
-    if (!(error instanceof WorkflowNotFoundError)) console.error(`describing workflow ${run.workflowId} failed:`, error);
+    if (!(error instanceof WorkflowNotFoundError)) log.error({ err: error, workflow_id: run.workflowId }, 'describing the workflow failed');
     return { running: true, progress: null }; // unknown: never close a run on a guess
   }
   if (description.status.name !== 'RUNNING') return { running: false, status: description.status.name };

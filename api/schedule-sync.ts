@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { syncAllBackupSchedules, syncBackupSchedule, syncCopySchedule } from '../common/backup-schedules';
+import { syncBackupSchedule, syncCopySchedule } from '../common/backup-schedules';
+import { applyAllSchedules as reconcileAll } from '../common/schedule-reconcile';
 import type { BackupJob, CopyJob } from '../db/entities';
 import type { Services } from './context';
 import { ApiError } from './errors';
@@ -23,9 +24,9 @@ export const applyJobSchedule = (services: Services, em: EntityManager, jobId: n
 export const applyCopySchedule = (services: Services, em: EntityManager, jobId: number, job: CopyJob | null) =>
   apply(`copy job ${jobId}`, job !== null, () => syncCopySchedule(services, em, jobId, job));
 
-/** After the time zone or minute of all schedules changed. */
+/** After the time zone or minute of all schedules, or the placement of a task, changed. */
 export async function applyAllSchedules(services: Services, em: EntityManager): Promise<void> {
-  await syncAllBackupSchedules(services, em).catch(() => {
+  await reconcileAll(services, em).catch(() => {
     throw unavailable('the setting');
   });
 }

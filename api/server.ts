@@ -1,4 +1,5 @@
 import { loadConfig } from '../common/config';
+import { log } from '../common/log';
 import { verifySecretKey } from '../db/secret-key-check';
 import { buildApp } from './app';
 import { schedulePurges } from './retention';
@@ -9,7 +10,7 @@ async function main(): Promise<void> {
   const services = await createServices(config);
   await verifySecretKey(services.orm.em.fork(), services.secrets);
   const server = buildApp(services).listen(config.api.port, config.api.host, () => {
-    console.log(`API listening on http://${config.api.host}:${config.api.port}/api/v1`);
+    log.info(`API listening on http://${config.api.host}:${config.api.port}/api/v1`);
   });
   const stopPurges = schedulePurges(() => services.orm.em.fork());
   const stop = () => {
@@ -23,6 +24,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error('API failed to start:', error);
+  log.error({ err: error }, 'API failed to start');
   process.exit(1);
 });

@@ -5,6 +5,7 @@ import { openOrm } from '../db/orm';
 import { SecretBox } from '../db/secret-box';
 import type { Services } from './context';
 import { contractBackend, readContract } from './contract';
+import { requestIdMemo } from './workflow-calls';
 
 /** Opens what the API needs: the database, a Temporal client and the parsed contract. */
 export async function createServices(config: AppConfig): Promise<Services> {
@@ -14,7 +15,7 @@ export async function createServices(config: AppConfig): Promise<Services> {
   const connection = Connection.lazy(temporalConnectionOptions(config.temporal));
   return {
     orm,
-    temporal: new Client({ connection, namespace: config.temporal.namespace }),
+    temporal: new Client({ connection, namespace: config.temporal.namespace, interceptors: { workflow: [requestIdMemo] } }),
     temporalConfig: config.temporal,
     secrets: new SecretBox(config.secretKey),
     contract,

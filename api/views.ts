@@ -6,6 +6,7 @@ import type { ApiToken, ApiTokenLog, AppNotification, BackupJob, BackupJobRun, C
 import { webhookDeliveryWorkflowId } from '../workflows/webhook-delivery';
 import type { Row } from './pagination';
 import { retentionFieldsOf } from './retention-fields';
+import { scheduleFieldsView } from './schedule-fields';
 import type { components } from './contract.gen';
 
 /**
@@ -84,9 +85,7 @@ export function backupJobView(job: BackupJob | Row<BackupJob>, names?: { repo: s
     tags: job.tags,
     excludes: job.excludes,
     description: job.description,
-    schedule_enabled: job.scheduleEnabled,
-    schedule_hour: job.scheduleHour,
-    schedule_days: job.scheduleDays,
+    ...scheduleFieldsView(job),
     notify_on_failure: job.notifyOnFailure,
     notification_policy: job.notificationPolicy ?? { inherit: true },
     remote_repo_path: job.remoteRepoPath,
@@ -157,9 +156,7 @@ export function copyJobView(job: CopyJob | Row<CopyJob>, sourceName?: string): S
     filter_hosts: job.filterHosts,
     filter_tags: job.filterTags,
     description: job.description,
-    schedule_enabled: job.scheduleEnabled,
-    schedule_hour: job.scheduleHour,
-    schedule_days: job.scheduleDays,
+    ...scheduleFieldsView(job),
     // Unset policies follow the global ones.
     notification_policy: job.notificationPolicy ?? { inherit: true },
     retry_policy: job.retryPolicy ?? { inherit: true },
@@ -177,6 +174,8 @@ function operationResource(run: OperationRun): string {
   if (run.kind === 'copy') return `/api/v1/copy-jobs/${run.jobId}`;
   if (run.kind === 'snapshot_delete') return `/api/v1/repos/${run.repoId}/snapshots/${run.snapshotId}`;
   if (run.kind === 'scheduler_task') return '/api/v1/scheduler/tasks';
+  // A maintenance pass works on several repositories (its `params.repo_ids`).
+  if (run.kind === 'maintenance') return '/api/v1/repos';
   return `/api/v1/repos/${run.repoId}`;
 }
 

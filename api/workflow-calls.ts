@@ -1,12 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, type Workflow, type WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowFailedError, type Workflow, type WorkflowClientInterceptor, type WorkflowStartInput, type WorkflowStartOptions } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, type WorkflowResultType } from '@temporalio/common';
 import { FailureType } from '../common/failures';
+import { logFields } from '../common/log';
 import type { Services } from './context';
 import { ApiError } from './errors';
 
 type StartOptions<W extends Workflow> = Pick<WorkflowStartOptions<W>, 'args' | 'typedSearchAttributes' | 'memo' | 'workflowIdConflictPolicy'> & {
   workflowId: string;
+};
+
+/** A start with the id of the request making it in the workflow's memo, when there is one. */
+function withRequestId<I extends Pick<WorkflowStartInput, 'options'>>(input: I): I {
+  const { request_id: requestId } = logFields();
+  return requestId ? { ...input, options: { ...input.options, memo: { ...input.options.memo, request_id: requestId } } } : input;
+}
+
+/**
+ * Puts `request_id` in the memo of every workflow a request starts, so that the Temporal UI (and
+ * the worker's logs of the run) tie it to that request, wherever in the API it is started.
+ */
+export const requestIdMemo: WorkflowClientInterceptor = {
+  startWithDetails: (input, next) => next(withRequestId(input)),
+  signalWithStart: (input, next) => next(withRequestId(input)),
 };
 
 /** The failure an activity raised inside a workflow that failed, if it was a typed one. */

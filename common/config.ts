@@ -15,8 +15,19 @@ export interface TemporalConfig {
   taskQueue: string;
   /** Base URL of the Temporal UI, used to link runs to their workflow; null when unknown. */
   uiUrl: string | null;
-  tls: boolean;
+  /** Null: plain connection (a local dev server). */
+  tls: TemporalTls | null;
   apiKey: string | null;
+}
+
+/** TLS to a self-hosted cluster (optionally with a client certificate: mTLS) or to Temporal Cloud. */
+export interface TemporalTls {
+  /** PEM of the CA that signed the server's certificate; null trusts the system's CAs. */
+  serverRootCa: Buffer | null;
+  /** PEM client certificate and key, for clusters that require mTLS. */
+  clientCert: { crt: Buffer; key: Buffer } | null;
+  /** The name the server certificate is checked against, when it differs from the address's host. */
+  serverName: string | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -44,8 +55,25 @@ export function loadTemporalConfig(env: Env = process.env): TemporalConfig {
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.TEMPORAL_TASK_QUEUE || DEFAULT_TASK_QUEUE,
     uiUrl: env.TEMPORAL_UI_URL ? env.TEMPORAL_UI_URL.replace(/\/$/, '') : null,
-    tls: env.TEMPORAL_TLS === '1' || env.TEMPORAL_TLS === 'true' || Boolean(env.TEMPORAL_API_KEY),
+    tls: loadTemporalTls(env),
     apiKey: env.TEMPORAL_API_KEY || null,
+  };
+}
+
+/**
+ * TLS is on with TEMPORAL_TLS=1, an API key (Temporal Cloud), or any of the certificate files:
+ * TEMPORAL_TLS_CA_FILE, TEMPORAL_TLS_CERT_FILE with TEMPORAL_TLS_KEY_FILE (mTLS), and
+ * TEMPORAL_TLS_SERVER_NAME.
+ */
+function loadTemporalTls(env: Env): TemporalTls | null {
+  const { TEMPORAL_TLS_CA_FILE: ca, TEMPORAL_TLS_CERT_FILE: cert, TEMPORAL_TLS_KEY_FILE: key, TEMPORAL_TLS_SERVER_NAME: serverName } = env;
+  const on = env.TEMPORAL_TLS === '1' || env.TEMPORAL_TLS === 'true' || Boolean(env.TEMPORAL_API_KEY || ca || cert || key || serverName);
+  if (!on) return null;
+  if (Boolean(cert) !== Boolean(key)) throw new Error('TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (a client certificate and its key)');
+  return {
+    serverRootCa: ca ? readFileSync(ca) : null,
+    clientCert: cert && key ? { crt: readFileSync(cert), key: readFileSync(key) } : null,
+    serverName: serverName || null,
   };
 }
 

@@ -48,6 +48,12 @@ export const SETTINGS = {
   maintenance_vacuum_enabled: { type: 'boolean', default: false, description: 'Enable the database maintenance task.' },
   maintenance_vacuum_day: day('Day of the maintenance task (1 = Monday ... 7 = Sunday).'),
   maintenance_vacuum_hour: hour('Hour of the maintenance task.', 4),
+  schedule_absence_grace_minutes: {
+    type: 'integer', default: 60, min: 5, max: 10080,
+    description: 'How long after its due time a scheduled run may take to succeed before the job is reported missed.',
+  },
+  run_history_retention_days: { type: 'integer', default: 365, min: 7, max: 3650, description: 'Retention of finished runs, restores, events and cron log entries (a job keeps its latest run).' },
+  notification_retention_days: { type: 'integer', default: 90, min: 1, max: 3650, description: 'Retention of read in-app notifications and of the notification log.' },
   hook_allowed_commands: {
     type: 'string_list', default: [], pattern: /^\/[^\s]+$/, patternHint: 'an absolute path without spaces',
     description: 'Programs backup jobs may run as pre and post hooks (absolute paths; empty = no hooks).',
@@ -143,7 +149,7 @@ export function settingValueProblem(key: SettingKey, value: unknown): string | n
   }
 }
 
-function isTimeZone(value: string): boolean {
+export function isTimeZone(value: string): boolean {
   try {
     new Intl.DateTimeFormat('en', { timeZone: value });
     return true;

@@ -1,11 +1,17 @@
 import type { ConnectionOptions } from '@temporalio/client';
 import type { TemporalConfig } from './config';
 
-/** gRPC connection options for a local dev server, a self-hosted cluster (TLS) or Temporal Cloud (API key). */
+/** gRPC connection options for a local dev server, a self-hosted cluster (TLS, mTLS) or Temporal Cloud (API key). */
 export function temporalConnectionOptions(config: TemporalConfig): ConnectionOptions & { apiKey?: string } {
   return {
     address: config.address,
-    tls: config.tls ? {} : undefined,
+    tls: config.tls
+      ? {
+          ...(config.tls.serverRootCa ? { serverRootCACertificate: config.tls.serverRootCa } : {}),
+          ...(config.tls.clientCert ? { clientCertPair: config.tls.clientCert } : {}),
+          ...(config.tls.serverName ? { serverNameOverride: config.tls.serverName } : {}),
+        }
+      : undefined,
     apiKey: config.apiKey ?? undefined,
   };
 }

@@ -7,6 +7,8 @@ export const WEBHOOK_EVENTS = [
   'repo.check.failure',
   'snapshot.deleted',
   'api_token.created', 'api_token.revoked',
+  'backup_job.missed', 'copy_job.missed',
+  'report.weekly',
 ] as const;
 
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];

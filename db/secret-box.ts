@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 
 /**
  * Seals secrets (repository passwords, private keys, sudo passwords) with AES-256-GCM.
@@ -19,6 +19,16 @@ export class SecretBox {
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     const parts = [iv, ciphertext, cipher.getAuthTag()].map((b) => b.toString('base64url'));
     return [SecretBox.VERSION, ...parts].join('.');
+  }
+
+  /**
+   * A keyed digest (HMAC-SHA256 under a key of its own, derived for `purpose`): what to store to
+   * recognise a value that may hold a secret (a request body with a password) without making it
+   * guessable offline by whoever reads the database.
+   */
+  digest(value: string, purpose: string): string {
+    const key = createHmac('sha256', this.key).update(`digest:${purpose}`).digest();
+    return createHmac('sha256', key).update(value).digest('hex');
   }
 
   open(sealed: string, purpose: string): string {

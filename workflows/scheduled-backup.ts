@@ -1,7 +1,8 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { RECORD_OPTIONS } from './activity-options';
 import { backupJobRun, type BackupJobRunResult } from './backup-job-run';
+import { fireJobSchedule } from './schedule-firing';
 
 const records = proxyActivities<Activities>(RECORD_OPTIONS);
 
@@ -11,10 +12,15 @@ export const backupScheduleId = (jobId: number) => `backup-job-schedule-${jobId}
 /**
  * One firing of a job's schedule: record a run triggered by the schedule, then carry it out
  * exactly as a run asked through the API (same steps, records and events). If the job is gone,
- * or one of its runs is still in flight, this firing is skipped.
+ * this firing is skipped; if one of its runs is in flight, it waits or is skipped as the job's
+ * overlap policy says.
  */
 export async function scheduledBackupRun({ jobId }: { jobId: number }): Promise<BackupJobRunResult | null> {
-  const run = await records.recordScheduledRun({ jobId, workflowId: workflowInfo().workflowId });
-  if (!run) return null;
-  return backupJobRun({ runId: run.runId, jobId, repoId: run.repoId });
+  return fireJobSchedule({
+    jobType: 'backup',
+    jobId,
+    claim: (workflowId) => records.recordScheduledRun({ jobId, workflowId }),
+    run: ({ runId, repoId }) => backupJobRun({ runId, jobId, repoId }),
+    outcome: (result) => [`snapshot ${result.snapshotId.slice(0, 8)} saved`, ...result.warnings].join('\n'),
+  });
 }

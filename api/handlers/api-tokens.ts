@@ -63,7 +63,7 @@ function checkBounds(body: TokenFields, bounds: TokenBounds): void {
 }
 
 /** 422 naming each repository or host id of the request that does not exist (checked once the caller may name them). */
-async function checkReferences(ctx: ApiContext, body: TokenFields): Promise<void> {
+export async function checkReferences(ctx: ApiContext, body: TokenFields): Promise<void> {
   const problems: FieldError[] = [];
   for (const [field, ids, entity] of [['repo_ids', body.repo_ids, Repo], ['host_ids', body.host_ids, Host]] as const) {
     if (!ids || ids.length === 0) continue;

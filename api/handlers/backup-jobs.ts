@@ -1,6 +1,7 @@
 import { keepsNewest, type RetentionPolicy } from '../../common/retention-policy';
 import { readSettings } from '../../common/settings';
 import { BackupJob, BackupJobRun, Host, Repo, retentionPolicyOf } from '../../db/entities';
+import { assignScheduleFields } from '../schedule-fields';
 import { applyJobSchedule } from '../schedule-sync';
 import { observeBackupRun, startBackupRun } from '../backup-runs';
 import { idFilter, recordsInReach } from '../auth/resource-scope';
@@ -80,14 +81,12 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
     tags: body.tags,
     excludes: body.excludes,
     description: body.description ?? null,
-    scheduleEnabled: body.schedule_enabled,
-    scheduleHour: body.schedule_hour,
-    scheduleDays: body.schedule_days,
     notifyOnFailure: body.notify_on_failure,
     notificationPolicy: body.notification_policy ?? null,
     remoteRepoPath: body.remote_repo_path ?? null,
     hostnameOverride: body.hostname_override ?? null,
   }, { persist: false });
+  assignScheduleFields(job, body);
   assignRetentionFields(job, body);
   job.preHookCommand = body.pre_hook_command ?? null;
   job.postHookCommand = body.post_hook_command ?? null;
@@ -110,9 +109,7 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   if (body.tags !== undefined) job.tags = body.tags;
   if (body.excludes !== undefined) job.excludes = body.excludes;
   if (body.description !== undefined) job.description = body.description;
-  if (body.schedule_enabled !== undefined) job.scheduleEnabled = body.schedule_enabled;
-  if (body.schedule_hour !== undefined) job.scheduleHour = body.schedule_hour;
-  if (body.schedule_days !== undefined) job.scheduleDays = body.schedule_days;
+  assignScheduleFields(job, body);
   if (body.notify_on_failure !== undefined) job.notifyOnFailure = body.notify_on_failure;
   if (body.notification_policy !== undefined) job.notificationPolicy = body.notification_policy;
   if (body.remote_repo_path !== undefined) job.remoteRepoPath = body.remote_repo_path;

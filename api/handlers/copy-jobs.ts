@@ -10,6 +10,7 @@ import { respond, respondCreated, respondNoContent } from '../envelope';
 import { ApiError, conflict, invalidField, notFound } from '../errors';
 import { findOr404, referenced } from '../lookup';
 import { startOperationRun } from '../operation-runs';
+import { assignScheduleFields } from '../schedule-fields';
 import { applyCopySchedule } from '../schedule-sync';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 import { repositoryPathProblem } from '../paths';
@@ -49,9 +50,7 @@ async function assign(ctx: ApiContext, job: CopyJob, body: CopyJobBody): Promise
   if (body.filter_hosts !== undefined) job.filterHosts = body.filter_hosts;
   if (body.filter_tags !== undefined) job.filterTags = body.filter_tags;
   if (body.description !== undefined) job.description = body.description;
-  if (body.schedule_enabled !== undefined) job.scheduleEnabled = body.schedule_enabled;
-  if (body.schedule_hour !== undefined) job.scheduleHour = body.schedule_hour;
-  if (body.schedule_days !== undefined) job.scheduleDays = body.schedule_days;
+  assignScheduleFields(job, body);
   if (body.notification_policy !== undefined) job.notificationPolicy = body.notification_policy;
   if (body.retry_policy !== undefined) job.retryPolicy = body.retry_policy;
   if (!job.destPasswordSecret) throw invalidField('dest_password', 'the destination repository needs a password');

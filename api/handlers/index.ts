@@ -1,24 +1,31 @@
 import type { Handler, OperationId } from '../context';
+import * as activityLogs from './activity-logs';
 import * as apiTokens from './api-tokens';
 import * as backupJobs from './backup-jobs';
 import * as copyJobs from './copy-jobs';
+import * as cronLog from './cron-log';
 import * as hosts from './hosts';
+import * as jobs from './jobs';
 import * as logs from './logs';
 import * as me from './me';
+import * as metrics from './metrics';
 import * as notifications from './notifications';
 import * as repoRuns from './repo-runs';
 import * as repoStats from './repo-stats';
 import * as repos from './repos';
 import * as restores from './restores';
+import * as schedulerTasks from './scheduler-tasks';
 import * as schedules from './schedules';
 import * as settings from './settings';
 import * as snapshots from './snapshots';
 import * as sshKeys from './ssh-keys';
+import * as stats from './stats';
 import * as system from './system';
+import * as users from './users';
 import * as webhooks from './webhooks';
 
-/** Handlers by operationId. An operation of the contract missing here answers 501 not_implemented. */
-export const handlers: Partial<Record<OperationId, Handler>> = {
+/** Handlers by operationId: one for every operation of the contract (the type says so). */
+export const handlers: Record<OperationId, Handler> = {
   getHealth: system.getHealth,
   getOpenApiDocument: system.getOpenApiDocument,
   getDocs: system.getDocs,
@@ -31,6 +38,14 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   revokeApiToken: apiTokens.revokeApiToken,
   deleteApiToken: apiTokens.deleteApiToken,
   listApiTokenLogs: logs.listApiTokenLogs,
+  getJobsSummary: jobs.getJobsSummary,
+  listRecentJobs: jobs.listRecentJobs,
+  getWorkerStatus: jobs.getWorkerStatus,
+  processJobs: jobs.processJobs,
+  recoverJobs: jobs.recoverJobs,
+  listActivityLogs: activityLogs.listActivityLogs,
+  getStatsSummary: stats.getStatsSummary,
+  getRepoRuntime: stats.getRepoRuntime,
   listSettings: settings.listSettings,
   getSetting: settings.getSetting,
   updateSetting: settings.updateSetting,
@@ -43,6 +58,7 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   getSnapshot: snapshots.getSnapshot,
   getRepoStats: repoStats.getRepoStats,
   getRepoStatsHistory: repoStats.getRepoStatsHistory,
+  getMetrics: metrics.getMetrics,
   updateSnapshotTags: snapshots.updateSnapshotTags,
   deleteSnapshot: snapshots.deleteSnapshot,
   listSnapshotFiles: snapshots.listSnapshotFiles,
@@ -79,6 +95,10 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   redeliverWebhookDelivery: webhooks.redeliverWebhookDelivery,
   listBackupSchedules: schedules.listBackupSchedules,
   listCopySchedules: schedules.listCopySchedules,
+  listSchedulerTasks: schedulerTasks.listSchedulerTasks,
+  runSchedulerTask: schedulerTasks.runSchedulerTask,
+  listCronLog: cronLog.listCronLog,
+  listCronLogs: cronLog.listCronLogs,
   listNotifications: notifications.listNotifications,
   getUnreadNotificationCount: notifications.getUnreadNotificationCount,
   markNotificationRead: notifications.markNotificationRead,
@@ -94,4 +114,9 @@ export const handlers: Partial<Record<OperationId, Handler>> = {
   updateCopyJob: copyJobs.updateCopyJob,
   deleteCopyJob: copyJobs.deleteCopyJob,
   runCopyJob: copyJobs.runCopyJob,
+  listUsers: users.listUsers,
+  createUser: users.createUser,
+  getUser: users.getUser,
+  updateUser: users.updateUser,
+  deleteUser: users.deleteUser,
 };

@@ -3,7 +3,7 @@ import { repositoryStatsRead } from '../../workflows/repository';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import type { ApiContext } from '../context';
 import { respond } from '../envelope';
-import { findPage, pageMeta, pageOf, timeWindow } from '../pagination';
+import { findPage, pageMeta, pageWithLimit, timeWindow } from '../pagination';
 import { repoStatsSampleView } from '../views';
 import { executeWorkflow, oneOffWorkflowId, resticError } from '../workflow-calls';
 import { findRepo } from './repos';
@@ -36,9 +36,7 @@ export async function getRepoStats(ctx: ApiContext): Promise<void> {
 export async function getRepoStatsHistory(ctx: ApiContext): Promise<void> {
   const repo = await findRepo(ctx, ctx.state.params.id as number);
   const { query } = ctx.state;
-  // per_page has a default, so whether the client gave it is read from the raw query string.
-  const limitOnly = ctx.request.query.per_page === undefined && query.limit !== undefined;
-  const page = pageOf(limitOnly ? { ...query, per_page: Math.min(Number(query.limit), 200) } : query);
+  const page = pageWithLimit(ctx.request.query, query);
   const [samples, total] = await findPage(
     ctx.state.em,
     RepoStatsSample,

@@ -3,7 +3,9 @@ import { BackupJob, CopyJob, Host, Repo } from '../../db/entities';
 import { backupScheduleId } from '../../workflows/scheduled-backup';
 import { copyScheduleId } from '../../workflows/scheduled-copy';
 import { idFilter } from '../auth/resource-scope';
-import { jobSchedule, nextScheduledRun, scheduleSettings } from '../../common/backup-schedules';
+import { describeSchedule, jobSchedule, scheduleSettings, type SharedScheduleSettings } from '../../common/backup-schedules';
+import type { ScheduledJob } from '../../db/entities/job-schedule';
+import { scheduleFieldsView } from '../schedule-fields';
 import { authOf, type ApiContext } from '../context';
 import type { components } from '../contract.gen';
 import { respond } from '../envelope';
@@ -11,20 +13,31 @@ import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 
 const enabledFilter = (ctx: ApiContext) => (ctx.state.query.enabled === undefined ? undefined : ['1', 'true'].includes(String(ctx.state.query.enabled)));
 
-/** What every job's schedule shows, backup or copy: its fields, as a summary and a cron line, and when it fires next. */
-async function scheduleFields(ctx: ApiContext, job: Pick<BackupJob, 'scheduleEnabled' | 'scheduleHour' | 'scheduleDays' | 'lastRun' | 'lastStatus'>, shared: Awaited<ReturnType<typeof scheduleSettings>>, scheduleId: string) {
+const iso = (value: Date | string | null) => (value ? new Date(value).toISOString() : null);
+
+/**
+ * What every job's schedule shows, backup or copy: its fields, as a summary and a cron line, and
+ * what Temporal says of it (next action times, latest firings).
+ */
+async function scheduleFields(ctx: ApiContext, job: ScheduledJob & Pick<BackupJob, 'lastRun' | 'lastStatus'>, shared: SharedScheduleSettings, scheduleId: string) {
   const schedule = jobSchedule(job, shared);
-  const next = job.scheduleEnabled ? await nextScheduledRun(ctx.services, scheduleId) : null;
+  const description = job.scheduleEnabled ? await describeSchedule(ctx.services, scheduleId) : null;
+  const next = description && !description.state.paused ? description.info.nextActionTimes.slice(0, 5) : [];
   return {
-    schedule_enabled: job.scheduleEnabled,
-    schedule_hour: job.scheduleHour,
-    schedule_days: job.scheduleDays,
+    ...scheduleFieldsView(job),
     schedule_summary: scheduleSummary(schedule),
     cron_expression: cronExpression(schedule),
     timezone: schedule.timezone,
     schedule_id: job.scheduleEnabled ? scheduleId : null,
-    next_run: next ? next.toISOString() : null,
-    last_run: job.lastRun ? new Date(job.lastRun).toISOString() : null,
+    next_run: next[0]?.toISOString() ?? null,
+    next_runs: next.map((time) => time.toISOString()),
+    recent_runs: (description?.info.recentActions ?? []).slice(-10).reverse().map((action) => ({
+      scheduled_at: action.scheduledAt.toISOString(),
+      taken_at: action.takenAt.toISOString(),
+      workflow_id: action.action.type === 'startWorkflow' ? action.action.workflow.workflowId : null,
+    })),
+    missed_at: iso(job.scheduleMissedAt),
+    last_run: iso(job.lastRun),
     last_status: job.lastStatus,
   };
 }

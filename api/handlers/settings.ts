@@ -2,6 +2,7 @@ import { isSettingKey, SETTINGS, settingValueProblem, writeSetting, type Setting
 import { Setting } from '../../db/entities';
 import { SecretPurpose } from '../../db/secret-box';
 import { applyAllSchedules } from '../schedule-sync';
+import { TASK_SCHEDULE_SETTINGS } from '../../common/task-schedules';
 import type { ApiContext, RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { respond } from '../envelope';
@@ -28,8 +29,8 @@ export async function getSetting(ctx: ApiContext): Promise<void> {
   respond(ctx, 200, settingView(key, (await ctx.state.em.findOne(Setting, { key })) ?? undefined));
 }
 
-/** Settings every backup schedule is made of. */
-const SCHEDULE_SETTINGS: string[] = ['timezone', 'server_timezone', 'cron_run_minute'];
+/** Settings the schedules are made of: every job's (time zone, minute) and the global tasks'. */
+const SCHEDULE_SETTINGS: string[] = ['timezone', 'server_timezone', 'cron_run_minute', ...TASK_SCHEDULE_SETTINGS];
 
 export async function updateSetting(ctx: ApiContext): Promise<void> {
   const key = keyOf(ctx);

@@ -15,6 +15,7 @@ import { findOr404 } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { webhookDeliveryView, webhookView } from '../views';
 import { executeWorkflow } from '../workflow-calls';
+import { log } from '../../common/log';
 
 const findWebhook = (ctx: ApiContext, id: number) => findOr404(ctx.state.em, Webhook, id, 'webhook');
 
@@ -46,7 +47,7 @@ async function startDelivery(ctx: ApiContext, delivery: WebhookDelivery): Promis
       typedSearchAttributes: [{ key: RunKindKey, value: 'webhook-delivery' }],
     });
   } catch (error) {
-    console.error(`starting ${webhookDeliveryWorkflowId(delivery.id)} failed; the relay will:`, error);
+    log.error({ err: error, workflow_id: webhookDeliveryWorkflowId(delivery.id) }, 'starting the delivery workflow failed; the relay will');
     return;
   }
   delivery.workflowStarted = true;

@@ -1,7 +1,14 @@
-import type { Middleware } from 'koa';
+import type { Middleware, ParameterizedContext } from 'koa';
+import { log } from '../../common/log';
 import type { ApiState, Services } from '../context';
 
 const clip = (text: string | undefined, length: number) => (text ? text.slice(0, length) : null);
+
+/** What a request is named by in logs and metrics: its route template, never its raw path (which may hold anything, a token included). */
+export function routeOf(ctx: ParameterizedContext<ApiState>): string {
+  const matched = (ctx as { _matchedRoute?: string })._matchedRoute; // a Swagger UI asset route
+  return ctx.state.operation?.path ?? ctx.state.routeTemplate ?? matched ?? '(unknown route)';
+}
 
 /**
  * Records every request in `api_token_logs` before its response leaves: token and user (when
@@ -15,9 +22,7 @@ export function auditLog(services: Pick<Services, 'orm'>): Middleware<ApiState> 
     } finally {
       const body = ctx.body as { error?: { code?: unknown } | null } | null;
       const error = typeof body?.error?.code === 'string' ? body.error.code : null;
-      // Never the raw path of an unknown route: it may hold anything, a token included.
-      const matched = (ctx as { _matchedRoute?: string })._matchedRoute; // a Swagger UI asset route
-      const endpoint = ctx.state.operation?.path ?? ctx.state.routeTemplate ?? matched ?? '(unknown route)';
+      const endpoint = routeOf(ctx);
       try {
         await services.orm.em.getConnection().execute(
           `insert into api_token_logs (token_id, user_id, method, endpoint, status, ip, user_agent, latency_ms, error)
@@ -29,7 +34,7 @@ export function auditLog(services: Pick<Services, 'orm'>): Middleware<ApiState> 
         );
       } catch (failure) {
         // The response still goes out; the operator sees the lost entry in the log.
-        console.error(`request ${ctx.state.requestId} ${ctx.method} ${ctx.path}: audit entry not written:`, failure);
+        log.error({ err: failure, method: ctx.method, route: endpoint }, 'audit entry not written');
       }
     }
   };

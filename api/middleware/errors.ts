@@ -1,9 +1,12 @@
 import type { Middleware } from 'koa';
+import { log } from '../../common/log';
+import type { ApiState } from '../context';
 import { errorBody } from '../envelope';
 import { ApiError } from '../errors';
+import { routeOf } from './audit-log';
 
 /** Turns thrown errors into envelopes: ApiError keeps its status and code; anything else is a bare 500. */
-export function errorEnvelope(): Middleware {
+export function errorEnvelope(): Middleware<ApiState> {
   return async (ctx, next) => {
     ctx.set('X-Content-Type-Options', 'nosniff');
     try {
@@ -15,7 +18,7 @@ export function errorEnvelope(): Middleware {
         return;
       }
       // Details stay in the log, never in the response.
-      console.error(`request ${String(ctx.state.requestId)} ${ctx.method} ${ctx.path} failed:`, error);
+      log.error({ err: error, method: ctx.method, route: routeOf(ctx) }, 'request failed');
       ctx.status = 500;
       ctx.body = errorBody('internal_error', 'internal error', { request_id: ctx.state.requestId });
     }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { isMutation } from '../http';
 import { readSettings } from '../../common/settings';
@@ -46,7 +45,8 @@ export function idempotency(): Middleware<ApiState> {
     if (!key) return next();
     const { token } = authOf(ctx as ApiContext);
     const connection = ctx.state.em.getConnection();
-    const fingerprint = createHash('sha256').update(canonical([ctx.method, ctx.path, ctx.querystring, ctx.request.body ?? null])).digest('hex');
+    // Keyed: a body may hold a password, which a plain hash would let a database reader guess.
+    const fingerprint = (ctx as ApiContext).services.secrets.digest(canonical([ctx.method, ctx.path, ctx.querystring, ctx.request.body ?? null]), 'idempotency.fingerprint');
     const { api_idempotency_retention_hours: hours } = await readSettings(ctx.state.em, ['api_idempotency_retention_hours']);
 
     await connection.execute(

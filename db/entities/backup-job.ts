@@ -1,11 +1,12 @@
 import { EntitySchema, type Opt } from '@mikro-orm/core';
 import type { RetentionPolicy } from '../../common/retention-policy';
 import { Host } from './host';
+import { SCHEDULE_PROPERTIES, ScheduledJob } from './job-schedule';
 import { Repo } from './repo';
 
 export type JobStatus = 'running' | 'success' | 'failed';
 
-export class BackupJob {
+export class BackupJob extends ScheduledJob {
   id!: number;
   name!: string;
   repo!: Repo;
@@ -15,9 +16,6 @@ export class BackupJob {
   tags: Opt<string[]> = [];
   excludes: Opt<string[]> = [];
   description: string | null = null;
-  scheduleEnabled: Opt<boolean> = false;
-  scheduleHour: Opt<number> = 2;
-  scheduleDays: Opt<string> = '1';
   notifyOnFailure: Opt<boolean> = true;
   /** `{inherit, events: {<event>: [<channel>...]}}`; null inherits from the repository. */
   notificationPolicy: Record<string, unknown> | null = null;
@@ -58,9 +56,7 @@ export const BackupJobSchema = new EntitySchema<BackupJob>({
     tags: { type: 'json' },
     excludes: { type: 'json' },
     description: { type: 'text', nullable: true },
-    scheduleEnabled: { type: 'boolean' },
-    scheduleHour: { type: 'integer' },
-    scheduleDays: { type: 'string' },
+    ...SCHEDULE_PROPERTIES,
     notifyOnFailure: { type: 'boolean' },
     notificationPolicy: { type: 'json', nullable: true },
     remoteRepoPath: { type: 'text', nullable: true },

@@ -1,10 +1,11 @@
 import { EntitySchema, OptionalProps, type Opt } from '@mikro-orm/core';
 import type { JobStatus } from './backup-job';
 import { Host } from './host';
+import { SCHEDULE_PROPERTIES, ScheduledJob } from './job-schedule';
 import { Repo, type PasswordSource } from './repo';
 
 /** `restic copy` of a registered repository into a destination repository string. */
-export class CopyJob {
+export class CopyJob extends ScheduledJob {
   [OptionalProps]?: 'notificationPolicy' | 'retryPolicy';
   id!: number;
   name!: string;
@@ -24,9 +25,6 @@ export class CopyJob {
   filterHosts: Opt<string[]> = [];
   filterTags: Opt<string[]> = [];
   description: string | null = null;
-  scheduleEnabled: Opt<boolean> = false;
-  scheduleHour: Opt<number> = 2;
-  scheduleDays: Opt<string> = '1';
   notificationPolicy: Record<string, unknown> | null = null;
   retryPolicy: Record<string, unknown> | null = null;
   lastRun: Date | null = null;
@@ -54,9 +52,7 @@ export const CopyJobSchema = new EntitySchema<CopyJob>({
     filterHosts: { type: 'json' },
     filterTags: { type: 'json' },
     description: { type: 'text', nullable: true },
-    scheduleEnabled: { type: 'boolean' },
-    scheduleHour: { type: 'integer' },
-    scheduleDays: { type: 'string' },
+    ...SCHEDULE_PROPERTIES,
     notificationPolicy: { type: 'json', nullable: true },
     retryPolicy: { type: 'json', nullable: true },
     lastRun: { type: 'Date', nullable: true },

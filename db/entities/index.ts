@@ -16,6 +16,8 @@ export * from './restore';
 export * from './webhook';
 export * from './webhook-delivery';
 export * from './app-notification';
+export * from './activity-log';
+export * from './cron-log-entry';
 
 import { UserSchema } from './user';
 import { ApiTokenSchema } from './api-token';
@@ -35,6 +37,8 @@ import { RestoreSchema } from './restore';
 import { WebhookSchema } from './webhook';
 import { WebhookDeliveryAttemptSchema, WebhookDeliverySchema } from './webhook-delivery';
 import { AppNotificationSchema, NotificationDeliverySchema } from './app-notification';
+import { ActivityLogSchema } from './activity-log';
+import { CronLogEntrySchema } from './cron-log-entry';
 
 export const entitySchemas = [
   UserSchema,
@@ -57,4 +61,6 @@ export const entitySchemas = [
   WebhookDeliveryAttemptSchema,
   AppNotificationSchema,
   NotificationDeliverySchema,
+  ActivityLogSchema,
+  CronLogEntrySchema,
 ];

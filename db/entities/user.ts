@@ -11,6 +11,11 @@ export class User {
   email: string | null = null;
   firstName: string | null = null;
   lastName: string | null = null;
+  phone: string | null = null;
+  jobTitle: string | null = null;
+  preferredLocale: Opt<string> = 'en';
+  preferredTimezone: string | null = null;
+  preferredStartPage: string | null = null;
   /** Per-user permission overrides; null means the role's defaults. */
   permissions: string[] | null = null;
   repoScopeMode: Opt<ScopeMode> = 'all';
@@ -19,6 +24,7 @@ export class User {
   hostScopeIds: Opt<number[]> = [];
   enabled: Opt<boolean> = true;
   suspendedUntil: Date | null = null;
+  suspensionReason: string | null = null;
   accountExpiresAt: Date | null = null;
   lastLoginAt: Date | null = null;
   createdAt: Opt<Date> = new Date();
@@ -36,6 +42,11 @@ export const UserSchema = new EntitySchema<User>({
     email: { type: 'string', nullable: true },
     firstName: { type: 'string', nullable: true },
     lastName: { type: 'string', nullable: true },
+    phone: { type: 'string', nullable: true },
+    jobTitle: { type: 'string', nullable: true },
+    preferredLocale: { type: 'string' },
+    preferredTimezone: { type: 'string', nullable: true },
+    preferredStartPage: { type: 'string', nullable: true },
     permissions: { type: 'json', nullable: true },
     repoScopeMode: { type: 'string' },
     repoScopeIds: { type: 'json' },
@@ -43,6 +54,7 @@ export const UserSchema = new EntitySchema<User>({
     hostScopeIds: { type: 'json' },
     enabled: { type: 'boolean' },
     suspendedUntil: { type: 'Date', nullable: true },
+    suspensionReason: { type: 'string', nullable: true },
     accountExpiresAt: { type: 'Date', nullable: true },
     lastLoginAt: { type: 'Date', nullable: true },
     createdAt: { type: 'Date' },

@@ -8,6 +8,9 @@ import { Migration20261204030000_copy_jobs } from './Migration20261204030000_cop
 import { Migration20261204040000_restores } from './Migration20261204040000_restores';
 import { Migration20261204050000_webhooks } from './Migration20261204050000_webhooks';
 import { Migration20261204060000_notifications } from './Migration20261204060000_notifications';
+import { Migration20261204070000_users } from './Migration20261204070000_users';
+import { Migration20261204080000_activity_log } from './Migration20261204080000_activity_log';
+import { Migration20261204090000_schedules } from './Migration20261204090000_schedules';
 
 /** Every migration, in order; listed explicitly so bundlers and test runners need no file discovery. */
 export const migrationsList = [
@@ -21,4 +24,7 @@ export const migrationsList = [
   { name: 'Migration20261204040000_restores', class: Migration20261204040000_restores },
   { name: 'Migration20261204050000_webhooks', class: Migration20261204050000_webhooks },
   { name: 'Migration20261204060000_notifications', class: Migration20261204060000_notifications },
+  { name: 'Migration20261204070000_users', class: Migration20261204070000_users },
+  { name: 'Migration20261204080000_activity_log', class: Migration20261204080000_activity_log },
+  { name: 'Migration20261204090000_schedules', class: Migration20261204090000_schedules },
 ];

@@ -10,7 +10,7 @@ import { expectError, unique } from '../support/expectations';
  * exactly as it would for real.
  */
 let h: Harness;
-const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, copyJob: 0, token: 0, webhook: 0, delivery: 0, notification: 0 };
+const ids = { repo: 0, unusedRepo: 0, host: 0, sshKey: 0, job: 0, copyJob: 0, token: 0, webhook: 0, delivery: 0, notification: 0, user: 0 };
 
 beforeAll(async () => {
   h = await startHarness({ worker: false });
@@ -25,6 +25,7 @@ beforeAll(async () => {
   ids.host = await created('/hosts', { name: `host-${unique()}`, hostname: 'dry.example.internal' });
   ids.job = await created('/backup-jobs', { name: `job-${unique()}`, repo_id: ids.repo, source_paths: ['/srv/data'] });
   ids.token = await created('/api-tokens', { name: `token-${unique()}`, scopes: ['repos:read'] });
+  ids.user = await created('/users', { username: `user-${unique()}`, password: 'dry-run-password', role: 'operator' });
   ids.copyJob = await created('/copy-jobs', { name: `copy-${unique()}`, source_repo_id: ids.repo, dest_path: `/srv/dry-copy/${unique()}`, dest_password: 'pw' });
   expect((await h.api.put('/settings/webhook_allow_private_targets', { value: true })).status).toBe(200);
   ids.webhook = await created('/webhooks', { name: `hook-${unique()}`, url: 'http://127.0.0.1:9/hook', events: ['repo.created'] });
@@ -74,6 +75,9 @@ const REQUESTS: Record<string, () => [string, string, unknown?, (string | null)?
   updateCopyJob: () => ['PATCH', `/copy-jobs/${ids.copyJob}`, { name: 'renamed', dest_password: 'new', filter_tags: ['t'] }],
   deleteCopyJob: () => ['DELETE', `/copy-jobs/${ids.copyJob}`],
   runCopyJob: () => ['POST', `/copy-jobs/${ids.copyJob}/run`, { snapshot_id: 'abcdef01' }],
+  processJobs: () => ['POST', '/jobs/process', { limit: 2, repo_ids: [ids.repo] }],
+  recoverJobs: () => ['POST', '/jobs/recover', { older_than_minutes: 1 }],
+  runSchedulerTask: () => ['POST', '/scheduler/tasks/integrity_check/run', undefined, null],
   createWebhook: () => ['POST', '/webhooks', { name: `hook-${unique()}`, url: 'http://127.0.0.1:9/new', events: ['repo.deleted'], secret: 'a-secret-of-enough-length' }],
   updateWebhook: () => ['PATCH', `/webhooks/${ids.webhook}`, { name: 'renamed', secret: 'rotated-secret-value', url: 'http://127.0.0.1:10/x' }],
   deleteWebhook: () => ['DELETE', `/webhooks/${ids.webhook}`],
@@ -89,6 +93,9 @@ const REQUESTS: Record<string, () => [string, string, unknown?, (string | null)?
   revokeApiToken: () => ['POST', `/api-tokens/${ids.token}/revoke`, { reason: 'dry' }],
   deleteApiToken: () => ['DELETE', `/api-tokens/${ids.token}`],
   updateSetting: () => ['PUT', '/settings/api_enabled', { value: false }],
+  createUser: () => ['POST', '/users', { username: `user-${unique()}`, password: 'a-long-password', role: 'admin', repo_scope_mode: 'selected', repo_ids: [ids.repo] }],
+  updateUser: () => ['PATCH', `/users/${ids.user}`, { role: 'viewer', password: 'another-password', enabled: false }],
+  deleteUser: () => ['DELETE', `/users/${ids.user}`],
 };
 
 /** Everything a mutation could change, as text (the audit log and counters aside). */

@@ -69,7 +69,9 @@ describe('webhook records', () => {
     expect(rotated.body.data).toMatchObject({ enabled: false });
     expect(rotated.text).not.toContain('a-new-secret');
     expect((await h.api.get('/webhooks')).body.data.map((w: { id: number }) => w.id)).toContain(id);
-    expect((await h.api.get('/webhooks/events')).body.data.events).toHaveLength(12);
+    const events = (await h.api.get('/webhooks/events')).body.data.events;
+    expect(events).toHaveLength(15);
+    expect(events).toEqual(expect.arrayContaining(['backup_job.missed', 'copy_job.missed', 'report.weekly']));
     expect((await h.api.delete(`/webhooks/${id}`)).status).toBe(204);
     expectError(await h.api.get(`/webhooks/${id}`), 404, 'not_found');
   });

@@ -90,6 +90,8 @@ export default async function globalSetup(): Promise<void> {
       [V.logDir]: logDir,
     };
     Object.assign(process.env, env);
+    // The API's access log and the workers' logs would bury jest's own output: warnings and errors only, unless asked.
+    process.env.LOG_LEVEL ??= 'warn';
     // Code under test that loads the app config needs a key; a throwaway one per run.
     if (!process.env.SECRET_KEY && !process.env.SECRET_KEY_FILE) {
       process.env.SECRET_KEY = crypto.randomBytes(32).toString('base64');

@@ -60,7 +60,7 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
       namespace: stack.temporal.namespace,
       taskQueue: `test-${randomUUID()}`,
       uiUrl: 'http://127.0.0.1:8233',
-      tls: false,
+      tls: null,
       apiKey: null,
     },
     resticBinary: options.resticBinary ?? stack.resticBinary,

@@ -18,6 +18,8 @@ export async function startWorkerProcess(h: Harness, env: Record<string, string>
       TEMPORAL_NAMESPACE: h.config.temporal.namespace,
       TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
       SECRET_KEY: h.config.secretKey.toString('base64'),
+      // Its readiness line is an info line (its output goes to this pipe, not to the test's).
+      LOG_LEVEL: 'info',
       ...env,
     },
   });

@@ -1,0 +1,259 @@
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { isTimeZone } from '../../common/settings';
+import { ApiToken, DomainEvent, User } from '../../db/entities';
+import { hashPassword } from '../auth/passwords';
+import { intersect, scopeWithin } from '../auth/resource-scope';
+import { isRole, ROLES, userPermissions } from '../auth/roles';
+import { SCOPES, type Scope } from '../auth/scopes';
+import { authOf, type ApiContext, type AuthContext, type RequestBody } from '../context';
+import type { components } from '../contract.gen';
+import { isDryRun, respondDryRun } from '../dry-run';
+import { respond, respondCreated, respondNoContent } from '../envelope';
+import { ApiError, conflict, invalidFields, type FieldError } from '../errors';
+import { findOr404 } from '../lookup';
+import { findPage, pageMeta, pageOf, type Row } from '../pagination';
+import { apiTokenView } from '../views';
+import { checkReferences } from './api-tokens';
+
+type Schemas = components['schemas'];
+/** What a create or an update may set (a create body has these, plus username and password). */
+type UserFields = RequestBody<'updateUser'>;
+
+/** The stored fields a request sets, besides the username and the password. */
+type Settable = Pick<
+  User,
+  'role' | 'email' | 'firstName' | 'lastName' | 'phone' | 'jobTitle' | 'preferredLocale' | 'preferredTimezone' | 'preferredStartPage' |
+  'permissions' | 'repoScopeMode' | 'repoScopeIds' | 'hostScopeMode' | 'hostScopeIds' | 'enabled' | 'suspendedUntil' | 'suspensionReason' |
+  'accountExpiresAt'
+>;
+
+const NEW_USER: Settable = {
+  role: 'viewer', email: null, firstName: null, lastName: null, phone: null, jobTitle: null, preferredLocale: 'en',
+  preferredTimezone: null, preferredStartPage: null, permissions: null, repoScopeMode: 'all', repoScopeIds: [],
+  hostScopeMode: 'all', hostScopeIds: [], enabled: true, suspendedUntil: null, suspensionReason: null, accountExpiresAt: null,
+};
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+
+export function userView(user: User | Row<User>): Schemas['User'] {
+  return {
+    id: user.id,
+    username: user.username,
+    role: user.role,
+    first_name: user.firstName,
+    last_name: user.lastName,
+    email: user.email,
+    phone: user.phone,
+    job_title: user.jobTitle,
+    preferred_locale: user.preferredLocale,
+    preferred_timezone: user.preferredTimezone,
+    preferred_start_page: user.preferredStartPage,
+    permissions: [...userPermissions(user)].sort() as Schemas['Permission'][],
+    permission_overrides: user.permissions as Schemas['Permission'][] | null,
+    repo_scope_mode: user.repoScopeMode,
+    repo_ids: user.repoScopeIds,
+    host_scope_mode: user.hostScopeMode,
+    host_ids: user.hostScopeIds,
+    enabled: user.enabled,
+    suspended_until: iso(user.suspendedUntil),
+    suspension_reason: user.suspensionReason,
+    account_expires_at: iso(user.accountExpiresAt),
+    last_login_at: iso(user.lastLoginAt),
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+  };
+}
+
+const levelOf = (role: string) => (isRole(role) ? ROLES[role].level : 0);
+const given = <T>(value: T | undefined, current: T) => (value === undefined ? current : value);
+const dateOf = (value: string | null | undefined, current: Date | null) => (value === undefined ? current : value === null ? null : new Date(value));
+
+/** The user's fields after the request, over their current values (or a new user's defaults). */
+function fieldsOf(body: UserFields, current: Settable): Settable {
+  const suspendedUntil = dateOf(body.suspended_until, current.suspendedUntil);
+  return {
+    role: body.role ?? current.role,
+    email: given(body.email, current.email),
+    firstName: given(body.first_name, current.firstName),
+    lastName: given(body.last_name, current.lastName),
+    phone: given(body.phone, current.phone),
+    jobTitle: given(body.job_title, current.jobTitle),
+    preferredLocale: body.preferred_locale ?? current.preferredLocale,
+    preferredTimezone: given(body.preferred_timezone, current.preferredTimezone),
+    preferredStartPage: given(body.preferred_start_page, current.preferredStartPage),
+    permissions: body.permissions === undefined ? current.permissions : body.permissions && [...body.permissions].sort(),
+    repoScopeMode: body.repo_scope_mode ?? current.repoScopeMode,
+    repoScopeIds: body.repo_ids ?? (body.repo_scope_mode === 'all' ? [] : current.repoScopeIds),
+    hostScopeMode: body.host_scope_mode ?? current.hostScopeMode,
+    hostScopeIds: body.host_ids ?? (body.host_scope_mode === 'all' ? [] : current.hostScopeIds),
+    enabled: body.enabled ?? current.enabled,
+    suspendedUntil,
+    // Lifting a suspension forgets why it was made.
+    suspensionReason: suspendedUntil === null && body.suspension_reason === undefined ? null : given(body.suspension_reason, current.suspensionReason),
+    accountExpiresAt: dateOf(body.account_expires_at, current.accountExpiresAt),
+  };
+}
+
+function checkRole(role: string): void {
+  if (!isRole(role)) throw new ApiError(422, 'invalid_role', `there is no role ${role} (roles: ${Object.keys(ROLES).join(', ')})`, { field: 'role' });
+}
+
+/** 422 for values that are well-typed but wrong: an unknown role or time zone, a past date, ids without `selected`. */
+function checkFields(body: UserFields, next: Settable): void {
+  if (body.role !== undefined) checkRole(body.role);
+  const problems: FieldError[] = [];
+  const now = new Date();
+  if (body.preferred_timezone && !isTimeZone(body.preferred_timezone)) problems.push({ field: 'preferred_timezone', message: 'must be an IANA time zone' });
+  if (body.suspended_until && new Date(body.suspended_until) <= now) problems.push({ field: 'suspended_until', message: 'must be in the future' });
+  if (body.account_expires_at && new Date(body.account_expires_at) <= now) problems.push({ field: 'account_expires_at', message: 'must be in the future' });
+  if (next.suspensionReason !== null && next.suspendedUntil === null) problems.push({ field: 'suspension_reason', message: 'only goes with suspended_until' });
+  if (next.repoScopeMode === 'all' && next.repoScopeIds.length > 0) problems.push({ field: 'repo_ids', message: 'only goes with repo_scope_mode selected' });
+  if (next.hostScopeMode === 'all' && next.hostScopeIds.length > 0) problems.push({ field: 'host_ids', message: 'only goes with host_scope_mode selected' });
+  if (problems.length > 0) throw invalidFields(problems);
+}
+
+const escalation = (message: string, extra: Record<string, unknown> = {}) => new ApiError(403, 'role_escalation_forbidden', message, extra);
+
+/** A caller manages only users at or below their own level (else a password reset would take over an admin). */
+function assertManageable(caller: AuthContext, user: User): void {
+  if (levelOf(user.role) > levelOf(caller.user.role)) throw escalation(`user ${user.id} has a role (${user.role}) above yours (${caller.user.role})`);
+}
+
+/**
+ * Refuses a user who could do more than their maker: a role above the caller's level, a
+ * permission the caller does not hold (403 `role_escalation_forbidden`), or repositories or hosts
+ * beyond the calling token's reach (403 `scope_escalation_forbidden`). `before` is null for a new user.
+ */
+function assertGrantable(caller: AuthContext, body: UserFields, before: Settable | null, next: Settable): void {
+  if (levelOf(next.role) > levelOf(caller.user.role)) throw escalation(`the role ${next.role} is above yours (${caller.user.role})`, { role: next.role });
+  const held = userPermissions(caller.user);
+  const had = before ? userPermissions(before) : new Set<string>();
+  for (const permission of userPermissions(next)) {
+    if (!had.has(permission) && !held.has(permission)) throw escalation(`you cannot grant ${permission}, which you do not hold`, { permission });
+  }
+  for (const [kind, changed, mode, ids, reach] of [
+    ['repositories', body.repo_scope_mode ?? body.repo_ids, next.repoScopeMode, next.repoScopeIds, caller.resources.repos],
+    ['hosts', body.host_scope_mode ?? body.host_ids, next.hostScopeMode, next.hostScopeIds, caller.resources.hosts],
+  ] as const) {
+    if ((before === null || changed !== undefined) && !scopeWithin(intersect({ mode, ids }), reach)) {
+      throw new ApiError(403, 'scope_escalation_forbidden', `the user would reach ${kind} the calling token cannot`);
+    }
+  }
+}
+
+/** An admin who can still administer: enabled, neither suspended nor expired, holding users.manage. */
+function isActingAdmin(user: Settable, now: Date): boolean {
+  return user.role === 'admin' && user.enabled && !(user.suspendedUntil && user.suspendedUntil > now) &&
+    !(user.accountExpiresAt && user.accountExpiresAt <= now) && userPermissions(user).has('users.manage');
+}
+
+/** 409 `last_admin` when `user` is the last acting admin and would stop being one (`next` null: deleted). */
+async function assertAdminRemains(em: EntityManager, user: User, next: Settable | null): Promise<void> {
+  const now = new Date();
+  if (!isActingAdmin(user, now) || (next && isActingAdmin(next, now))) return;
+  const others = await em.find(User, { role: 'admin', enabled: true, id: { $ne: user.id } });
+  if (!others.some((other) => isActingAdmin(other, now))) {
+    throw conflict('last_admin', `user ${user.id} is the last enabled admin; make another admin first`);
+  }
+}
+
+/** Serialises user changes, so two requests cannot each remove one of the last two admins. */
+const lockUsers = (em: EntityManager) => em.execute('lock table users in share row exclusive mode');
+
+const userExists = (username: string) => conflict('user_exists', `the username ${username} is taken`, { username });
+
+async function assertUsernameFree(em: EntityManager, username: string): Promise<void> {
+  const [row] = await em.execute<{ n: number }[]>('select count(*)::int as n from users where lower(username) = lower(?)', [username]);
+  if (row && row.n > 0) throw userExists(username);
+}
+
+export async function listUsers(ctx: ApiContext): Promise<void> {
+  const page = pageOf(ctx.state.query);
+  const { role, enabled } = ctx.state.query;
+  if (role !== undefined) checkRole(String(role));
+  const where = { ...(role !== undefined ? { role: String(role) } : {}), ...(typeof enabled === 'boolean' ? { enabled } : {}) };
+  const [users, total] = await findPage(ctx.state.em, User, page, where);
+  respond(ctx, 200, users.map(userView), pageMeta(page, total));
+}
+
+export async function getUser(ctx: ApiContext): Promise<void> {
+  respond(ctx, 200, userView(await findOr404(ctx.state.em, User, ctx.state.params.id as number, 'user')));
+}
+
+export async function createUser(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as RequestBody<'createUser'>;
+  const { em } = ctx.state;
+  const next = fieldsOf(body, NEW_USER);
+  checkFields(body, next);
+  assertGrantable(authOf(ctx), body, null, next);
+  await checkReferences(ctx, body);
+  await assertUsernameFree(em, body.username);
+  if (isDryRun(ctx)) return respondDryRun(ctx);
+  const user = em.create(User, { ...next, username: body.username, passwordHash: await hashPassword(body.password) });
+  try {
+    await em.flush();
+  } catch (error) {
+    // The same name, created by a concurrent request since the check.
+    if (error instanceof UniqueConstraintViolationException) throw userExists(body.username);
+    throw error;
+  }
+  respondCreated(ctx, `/users/${user.id}`, userView(user));
+}
+
+/** The scopes a token keeps once its user lost `lost` permissions. */
+const scopesWithout = (scopes: string[], lost: ReadonlySet<string>) =>
+  scopes.filter((scope) => !lost.has(SCOPES[scope as Scope]?.permission ?? ''));
+
+export async function updateUser(ctx: ApiContext): Promise<void> {
+  const body = ctx.request.body as UserFields;
+  const caller = authOf(ctx);
+  // Hashed before the users lock is taken: scrypt is slow on purpose.
+  const passwordHash = body.password !== undefined && !isDryRun(ctx) ? await hashPassword(body.password) : undefined;
+  await ctx.state.em.transactional(async (em) => {
+    await lockUsers(em);
+    const user = await findOr404(em, User, ctx.state.params.id as number, 'user');
+    if (user.id === caller.user.id && body.role !== undefined && body.role !== user.role) {
+      throw new ApiError(403, 'self_role_change_forbidden', 'you cannot change your own role');
+    }
+    assertManageable(caller, user);
+    const next = fieldsOf(body, user);
+    checkFields(body, next);
+    assertGrantable(caller, body, user, next);
+    await checkReferences(ctx, body);
+    await assertAdminRemains(em, user, next);
+    if (isDryRun(ctx)) return respondDryRun(ctx);
+
+    const kept = userPermissions(next);
+    const lost = new Set([...userPermissions(user)].filter((permission) => !kept.has(permission)));
+    Object.assign(user, next, passwordHash ? { passwordHash } : {});
+    // Stored scopes shrink too, so that granting the permission again does not re-arm old tokens.
+    if (lost.size > 0) {
+      for (const token of await em.find(ApiToken, { user: user.id })) token.scopes = scopesWithout(token.scopes, lost);
+    }
+    await em.flush();
+    respond(ctx, 200, userView(user));
+  });
+}
+
+export async function deleteUser(ctx: ApiContext): Promise<void> {
+  const caller = authOf(ctx);
+  await ctx.state.em.transactional(async (em) => {
+    await lockUsers(em);
+    const user = await findOr404(em, User, ctx.state.params.id as number, 'user');
+    if (user.id === caller.user.id) throw conflict('self_delete_forbidden', 'you cannot delete your own user');
+    assertManageable(caller, user);
+    await assertAdminRemains(em, user, null);
+    const now = new Date();
+    const live = await em.find(ApiToken, { user: user.id, revokedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] });
+    if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { user: userView(user), api_tokens: live.length } });
+    // The tokens go with the user (foreign key cascade); subscribers learn that each live one stopped working.
+    for (const token of live) {
+      em.create(DomainEvent, {
+        type: 'api_token.revoked',
+        payload: { ...apiTokenView(token), revoked_at: now.toISOString(), revoked_reason: `user ${user.username} deleted`, by_token_id: caller.token.id },
+      });
+    }
+    await em.nativeDelete(User, { id: user.id });
+    respondNoContent(ctx);
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * Checks a cron expression before Temporal sees it, so a bad one is a 422 on the job rather
+ * than a schedule that fails to apply: 5 fields (minute hour day-of-month month day-of-week)
+ * or one of the `@` shorthands Temporal accepts.
+ */
+const MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+
+interface Field {
+  name: string;
+  min: number;
+  max: number;
+  /** Names standing for min, min + 1, ... */
+  names?: string[];
+}
+
+const FIELDS: Field[] = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: MONTHS },
+  // 7 is Sunday too, as in most crons.
+  { name: 'day of week', min: 0, max: 7, names: DAYS },
+];
+
+function valueOf(token: string, field: Field): number | null {
+  const named = field.names?.indexOf(token.toUpperCase()) ?? -1;
+  if (named >= 0) return field.min + named;
+  if (!/^\d{1,2}$/.test(token)) return null;
+  const value = Number(token);
+  return value >= field.min && value <= field.max ? value : null;
+}
+
+function itemProblem(item: string, field: Field): string | null {
+  const [range, step, ...rest] = item.split('/');
+  if (rest.length > 0 || range === undefined || range === '') return `"${item}" is not a value, range or step`;
+  if (step !== undefined && (!/^\d{1,2}$/.test(step) || Number(step) === 0)) return `the step of "${item}" must be a number from 1`;
+  if (range === '*') return null;
+  const [from, to, ...more] = range.split('-');
+  if (more.length > 0) return `"${item}" is not a value, range or step`;
+  const start = valueOf(from ?? '', field);
+  if (start === null) return `"${from}" is not a ${field.name} (${field.min}-${field.max}${field.names ? ' or a name' : ''})`;
+  if (to === undefined) return null;
+  const end = valueOf(to, field);
+  if (end === null) return `"${to}" is not a ${field.name} (${field.min}-${field.max}${field.names ? ' or a name' : ''})`;
+  return start <= end ? null : `the range "${range}" ends before it starts`;
+}
+
+/** Why the expression is refused, or null when it is a valid cron expression. */
+export function cronProblem(expression: string): string | null {
+  const trimmed = expression.trim();
+  if (trimmed.startsWith('@')) return MACROS.includes(trimmed.toLowerCase()) ? null : `unknown shorthand "${trimmed}" (one of ${MACROS.join(', ')})`;
+  const fields = trimmed.split(/\s+/);
+  if (fields.length !== 5) return `a cron expression has 5 fields (minute hour day-of-month month day-of-week), not ${fields.length}`;
+  for (const [index, text] of fields.entries()) {
+    const field = FIELDS[index] as Field;
+    for (const item of text.split(',')) {
+      const problem = itemProblem(item, field);
+      if (problem) return `${field.name}: ${problem}`;
+    }
+  }
+  return null;
+}

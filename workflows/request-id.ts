@@ -1,0 +1,29 @@
+import { defaultPayloadConverter, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+
+/** The header an activity finds the request id in. */
+export const REQUEST_ID_HEADER = 'request_id';
+
+/** The API request that started this workflow (its memo's `request_id`), if one did. */
+function requestId(): string | undefined {
+  const id = workflowInfo().memo?.request_id;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * Workflow interceptors (a `workflowModules` entry of the worker): the workflow's log lines
+ * carry the request id of its memo, and its activities receive it in a header.
+ */
+export const interceptors: WorkflowInterceptorsFactory = () => ({
+  outbound: [
+    {
+      getLogAttributes: (input, next) => {
+        const id = requestId();
+        return next(id ? { ...input, request_id: id } : input);
+      },
+      scheduleActivity: (input, next) => {
+        const id = requestId();
+        return next(id ? { ...input, headers: { ...input.headers, [REQUEST_ID_HEADER]: defaultPayloadConverter.toPayload(id) } } : input);
+      },
+    },
+  ],
+});
