@@ -25,6 +25,8 @@ interface Subject {
   permission: string | null;
   /** Only this user (a token's owner), whatever the permissions. */
   userId?: number;
+  /** About every repository and host: only users limited to none of them. */
+  unscopedOnly?: boolean;
   /** Most specific first; null entries inherit. Absent: the channels are fixed (`in_app`). */
   chain?: (NotificationPolicy | null)[];
   title: string;
@@ -108,7 +110,7 @@ async function subjectOf(em: EntityManager, event: OutboxEvent): Promise<Subject
       event: 'alert', severity: backups.failed > 0 || stale.length > 0 ? 'warning' : 'info', profile: 'weekly_report',
       // One context per report, so that a week's report is never throttled as a repeat of the last.
       context: { type: 'report', id: Math.floor(Date.parse(text(p.period_end)) / 86_400_000), name: 'weekly report' },
-      repoId: null, hostId: null, permission: 'stats.view',
+      repoId: null, hostId: null, permission: 'stats.view', unscopedOnly: true,
       title: `Weekly report: ${backups.success} of ${backups.total} backups succeeded`,
       body: [`${backups.failed} backups failed.`, stale.length ? `Repositories without a recent snapshot: ${stale.join(', ')}.` : 'Every repository has a recent snapshot.'].join(' '),
       link: '/api/v1/stats/summary',
@@ -132,6 +134,7 @@ async function recipientsOf(em: EntityManager, subject: Subject): Promise<User[]
     if ((user.suspendedUntil && user.suspendedUntil > now) || (user.accountExpiresAt && user.accountExpiresAt <= now)) return false;
     if (subject.userId !== undefined) return true; // told to its owner, whatever their scope
     if (subject.permission && !userPermissions(user).has(subject.permission)) return false;
+    if (subject.unscopedOnly && (user.repoScopeMode === 'selected' || user.hostScopeMode === 'selected')) return false;
     if (user.repoScopeMode === 'selected' && subject.repoId !== null && !user.repoScopeIds.includes(subject.repoId)) return false;
     // A run on the control plane itself is out of reach of a host-limited user, as in the API.
     return !(user.hostScopeMode === 'selected' && (subject.hostId === null || !user.hostScopeIds.includes(subject.hostId)));

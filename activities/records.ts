@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError } from '@temporalio/client';
 import { closeJobOf } from '../api/backup-runs';
-import { markLost } from '../api/runs';
-import { backupScheduleId } from '../workflows/scheduled-backup';
-import { copyScheduleId } from '../workflows/scheduled-copy';
+import { backupScheduleId, copyScheduleId } from '../common/schedule-ids';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ScheduleOverlap } from '../db/entities/job-schedule';
 import type { ActivityDeps } from './deps';
+import { closeIfLost } from './lost-runs';
 
 export interface RunSucceeded {
   runId: string;
@@ -90,22 +89,7 @@ function backupOutcomeEvent(run: BackupJobRun, job: BackupJob | null): EventReco
 }
 
 /** Writes the life cycle of runs to Postgres: backup runs with their job's last_* fields, and operation runs. */
-export function recordActivities({ orm, temporal }: ActivityDeps) {
-  /** Closes a job's active run whose workflow is no longer running; the id of the one still going, else null. */
-  async function closeLostActiveRun(em: EntityManager, jobId: number): Promise<string | null> {
-    const active = await em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } });
-    if (!active) return null;
-    let status = 'NOT_FOUND';
-    try {
-      status = (await temporal.workflow.getHandle(active.workflowId).describe()).status.name;
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-    }
-    if (status === 'RUNNING') return active.id;
-    await markLost(em, BackupJobRun, active, status, closeJobOf(em, active));
-    return null;
-  }
-
+export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps) {
   // A schedule outliving its job (or its enabling), after a failure to remove it: it removes itself.
   const removeOrphanSchedule = (scheduleId: string) =>
     temporal.schedule.getHandle(scheduleId).delete().catch((error: unknown) => {
@@ -147,7 +131,7 @@ export function recordActivities({ orm, temporal }: ActivityDeps) {
       if (existing) return { kind: 'started', runId: existing.id, repoId: existing.repoId, hostId: existing.hostId, jobName: '' };
       const job = await em.findOne(BackupJob, jobId);
       if (!job?.scheduleEnabled) {
-        await removeOrphanSchedule(backupScheduleId(jobId));
+        await removeOrphanSchedule(backupScheduleId(jobId, temporalConfig.taskQueue));
         return { kind: 'gone' };
       }
       const insert = async () => {
@@ -160,7 +144,8 @@ export function recordActivities({ orm, temporal }: ActivityDeps) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         em.clear();
         // The run in the way: still going (this firing waits or is skipped), or lost with its workflow (closed, then this one runs).
-        const active = await closeLostActiveRun(em, jobId);
+        const inTheWay = await em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } });
+        const active = await closeIfLost(temporal, em, inTheWay, (run) => closeJobOf(em, run));
         if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.repo.id, hostId: job.host?.id ?? null };
         await insert();
       }
@@ -173,20 +158,29 @@ export function recordActivities({ orm, temporal }: ActivityDeps) {
       const em = orm.em.fork();
       const job = await em.findOne(CopyJob, jobId);
       const existing = await em.findOne(OperationRun, { workflowId });
-      if (existing && job) return { kind: 'started', runId: existing.id, repoId: existing.repoId as number, hostId: null, jobName: job.name };
+      if (existing && job) return { kind: 'started', runId: existing.id, repoId: existing.repoId as number, hostId: job.destHost?.id ?? null, jobName: job.name };
       if (!job?.scheduleEnabled) {
-        await removeOrphanSchedule(copyScheduleId(jobId));
+        await removeOrphanSchedule(copyScheduleId(jobId, temporalConfig.taskQueue));
         return { kind: 'gone' };
       }
-      const run = em.create(OperationRun, { id: randomUUID(), kind: 'copy', trigger: 'schedule', jobId, repoId: job.sourceRepo.id, workflowId, params: { snapshot_id: null } });
-      try {
+      const hostId = job.destHost?.id ?? null;
+      const insert = async () => {
+        const run = em.create(OperationRun, { id: randomUUID(), kind: 'copy', trigger: 'schedule', jobId, repoId: job.sourceRepo.id, workflowId, params: { snapshot_id: null } });
         await em.flush();
+        return run;
+      };
+      let run: OperationRun;
+      try {
+        run = await insert();
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
-        const active = await orm.em.fork().findOne(OperationRun, { kind: 'copy', jobId, status: { $in: ['queued', 'running'] } });
-        return { kind: 'busy', runId: active?.id ?? '', overlap: job.scheduleOverlap, repoId: job.sourceRepo.id, hostId: null };
+        em.clear();
+        const inTheWay = await em.findOne(OperationRun, { kind: 'copy', jobId, status: { $in: ['queued', 'running'] } });
+        const active = await closeIfLost(temporal, em, inTheWay);
+        if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.sourceRepo.id, hostId };
+        run = await insert();
       }
-      return { kind: 'started', runId: run.id, repoId: job.sourceRepo.id, hostId: null, jobName: job.name };
+      return { kind: 'started', runId: run.id, repoId: job.sourceRepo.id, hostId, jobName: job.name };
     },
 
     async markRestoreStarted({ restoreId }: { restoreId: number }): Promise<void> {

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { syncBackupSchedule, syncCopySchedule, type ScheduleTarget } from '../common/backup-schedules';
 import type { SchedulerTaskKey } from '../common/scheduler-tasks';
+import { log } from '../common/log';
 import { readSettings } from '../common/settings';
 import { BackupJob, CopyJob, DomainEvent, OperationRun, Repo } from '../db/entities';
 import type { CronJobType, CronStatus } from '../db/entities/cron-log-entry';
 import type { ActivityDeps } from './deps';
+import { closeIfLost } from './lost-runs';
 
 export interface CronOutcome {
   jobType: CronJobType;
@@ -43,13 +45,19 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
       const em = orm.em.fork();
       const existing = await em.findOne(OperationRun, { workflowId });
       if (existing) return { runId: existing.id };
-      em.create(OperationRun, { id: randomUUID(), kind: 'scheduler_task', taskKey: key, trigger: 'schedule', workflowId, params: {} });
-      try {
+      const insert = async () => {
+        em.create(OperationRun, { id: randomUUID(), kind: 'scheduler_task', taskKey: key, trigger: 'schedule', workflowId, params: {} });
         await em.flush();
+      };
+      try {
+        await insert();
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
-        const active = await orm.em.fork().findOne(OperationRun, { kind: 'scheduler_task', taskKey: key, status: { $in: ['queued', 'running'] } });
-        return { busy: active?.id ?? '' };
+        em.clear();
+        const inTheWay = await em.findOne(OperationRun, { kind: 'scheduler_task', taskKey: key, status: { $in: ['queued', 'running'] } });
+        const active = await closeIfLost(temporal, em, inTheWay);
+        if (active) return { busy: active };
+        await insert();
       }
       return { runId: (await em.findOneOrFail(OperationRun, { workflowId })).id };
     },
@@ -134,7 +142,8 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
         operation_runs: await removed(`delete from operation_runs where finished_at < ? and id not in (select last_run_id from copy_jobs where last_run_id is not null)`, [runsBefore]),
         restores: await removed('delete from restores where finished_at < ?', [runsBefore]),
         webhook_deliveries: await removed(`delete from webhook_deliveries where state in ('delivered', 'failed') and created_at < ?`, [runsBefore]),
-        events: await removed('delete from events where created_at < ?', [runsBefore]),
+        // Only events the relay has handed on: one still waiting is delivered first.
+        events: await removed('delete from events where relayed_at is not null and created_at < ?', [runsBefore]),
         cron_log: await removed('delete from cron_log where ran_at < ?', [runsBefore]),
       };
       // Outside a transaction: VACUUM cannot run in one.
@@ -154,24 +163,29 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
       const missed: { type: 'backup' | 'copy'; id: number; due_at: string }[] = [];
       const backups = await em.find(BackupJob, overdue, { populate: ['repo', 'host'] });
       const copies = await em.find(CopyJob, overdue, { populate: ['sourceRepo'] });
-      const runsSince = (table: string, jobFilter: string, jobId: number, since: Date) => em.getConnection().execute<{ status: string }[]>(
-        `select status from ${table} where ${jobFilter} and job_id = ? and queued_at >= ? and status in ('queued', 'running', 'success')`, [jobId, new Date(since.getTime() - EARLY_MS)]);
+      const runsOf = (table: string, jobFilter: string, jobId: number, since: Date) => em.getConnection().execute<{ active: boolean; succeeded: boolean }[]>(
+        `select bool_or(status in ('queued', 'running')) as active, bool_or(status = 'success' and queued_at >= ?) as succeeded
+           from ${table} where ${jobFilter} and job_id = ?`, [new Date(since.getTime() - EARLY_MS), jobId]);
 
       const check = async (type: 'backup' | 'copy', job: BackupJob | CopyJob, table: string, jobFilter: string, resync: () => Promise<void>) => {
         const dueAt = job.scheduleDueAt as Date;
-        const runs = await runsSince(table, jobFilter, job.id, dueAt);
-        if (runs.some((run) => run.status !== 'success')) return; // a run of it is still going: not yet missed
-        if (runs.length === 0) {
+        const [runs] = await runsOf(table, jobFilter, job.id, dueAt);
+        // A run still going (a long one, or one a buffered firing waits for) is not a missed one, yet.
+        if (runs?.active) return;
+        const reported = job.scheduleMissedAt?.getTime() === dueAt.getTime();
+        if (!runs?.succeeded && !reported) {
           missed.push({ type, id: job.id, due_at: dueAt.toISOString() });
           const repo = job instanceof BackupJob ? job.repo : job.sourceRepo;
+          const hostId = job instanceof BackupJob ? (job.host?.id ?? null) : (job.destHost?.id ?? null);
           em.create(DomainEvent, {
             type: `${type}_job.missed`,
-            payload: { id: job.id, name: job.name, repo_id: repo.id, host_id: job instanceof BackupJob ? (job.host?.id ?? null) : null, due_at: dueAt.toISOString(), grace_minutes: grace },
+            payload: { id: job.id, name: job.name, repo_id: repo.id, host_id: hostId, due_at: dueAt.toISOString(), grace_minutes: grace },
           });
           job.scheduleMissedAt = dueAt;
           await em.flush();
         }
-        await resync();
+        // Its next due time, from Temporal; a failure here is tried again at the next check, without telling the miss twice.
+        await resync().catch((error: unknown) => log.error({ err: error }, `re-reading the schedule of ${type} job ${job.id} failed`));
       };
       for (const job of backups) await check('backup', job, 'backup_job_runs', 'true', () => syncBackupSchedule(target, em, job.id, job));
       for (const job of copies) await check('copy', job, 'operation_runs', "kind = 'copy'", () => syncCopySchedule(target, em, job.id, job));

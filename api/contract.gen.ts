@@ -1096,7 +1096,7 @@ export interface paths {
          * Prometheus metrics
          * @description The Prometheus text exposition (format 0.0.4), for a scrape job with `authorization: {credentials: <token>}` and `metrics_path: /api/v1/metrics`.
          *     Request metrics (`bcp_http_requests_total` by operationId, method and status; `bcp_http_request_duration_seconds`) are those of the API process that answers: scrape every process.
-         *     Run metrics are read from the database, so they cover every worker and survive restarts: `bcp_runs_total` (finished runs by kind and outcome), `bcp_runs_active`, `bcp_run_duration_seconds`, `bcp_backup_data_added_bytes_total`, `bcp_webhook_deliveries` (by state) and `bcp_webhook_delivery_attempts_total` (by outcome).
+         *     Run metrics are read from the database, so they cover every worker and survive restarts: `bcp_runs_recorded` (finished runs by kind and outcome), `bcp_runs_active`, `bcp_run_duration_seconds`, `bcp_backup_data_added_bytes`, `bcp_webhook_deliveries` (by state) and `bcp_webhook_delivery_attempts_recorded` (by outcome). They count the rows kept: runs and finished webhook deliveries past `run_history_retention_days` are deleted, so they are gauges that can go down.
          *     They span every repository and host: a token or user limited to selected ones gets 403.
          */
         get: operations["getMetrics"];
@@ -1989,7 +1989,7 @@ export interface components {
              */
             schedule_days: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @example 30 2 * * 1-5
              */
             schedule_cron: string | null;
@@ -2075,7 +2075,7 @@ export interface components {
              */
             schedule_days: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @default null
              * @example 30 2 * * 1-5
              */
@@ -2186,7 +2186,7 @@ export interface components {
              */
             schedule_days?: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @example 30 2 * * 1-5
              */
             schedule_cron?: string | null;
@@ -2458,7 +2458,7 @@ export interface components {
             /** @example 1,3,5 */
             schedule_days: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @example 30 2 * * 1-5
              */
             schedule_cron: string | null;
@@ -2518,7 +2518,7 @@ export interface components {
              */
             schedule_days: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @default null
              * @example 30 2 * * 1-5
              */
@@ -2590,7 +2590,7 @@ export interface components {
             /** @example 1,3,5 */
             schedule_days?: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @example 30 2 * * 1-5
              */
             schedule_cron?: string | null;
@@ -2976,7 +2976,7 @@ export interface components {
             /** @example 1,3,5 */
             schedule_days: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @example 30 2 * * 1-5
              */
             schedule_cron: string | null;
@@ -3031,7 +3031,7 @@ export interface components {
             /** @example 1,3,5 */
             schedule_days: string;
             /**
-             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them.
+             * @description A cron expression in `schedule_timezone`: 5 fields (minute hour day-of-month month day-of-week; `*`, lists, ranges, steps, month and day names), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. When set it replaces `schedule_hour` and `schedule_days`; null uses them. As in Temporal, a restricted day of month and a restricted day of week must both match (`0 3 1 * MON`: the 1st, when it is a Monday).
              * @example 30 2 * * 1-5
              */
             schedule_cron: string | null;
@@ -3299,7 +3299,7 @@ export interface components {
             limit: number;
             /** @description What to do; default both. `repo_snapshot_refresh`: re-read snapshot lists and runtime status; `snapshot_full_index`: catalogue new snapshots. Here one `restic snapshots` per repository does both (snapshot trees are read from restic when browsed, so there is no separate file index to rebuild); the types asked are kept in the run's `params`. */
             types?: ("repo_snapshot_refresh" | "snapshot_full_index")[];
-            /** @description Limit the pass to these repositories (default: the most out-of-date ones in scope). */
+            /** @description Limit the pass to these repositories (default: the most out-of-date ones in scope); at most `limit` of them (more is 422). One outside the caller's repository scope, or stored on a host outside its host scope, is 403. */
             repo_ids?: number[];
         };
         JobsRecoverRequest: {

@@ -8,6 +8,8 @@ import { routeOf } from './middleware/audit-log';
  * Prometheus metrics, in two halves. Request metrics are this API process's own (scrape every
  * process). Run metrics are read from Postgres at scrape time, so they count what every worker
  * did and survive restarts; every API process reports the same values (aggregate with max()).
+ * They count the rows kept, which the retention task deletes (`run_history_retention_days`), so
+ * they are gauges that can go down, never `_total` counters.
  */
 
 /** Requests answered by this process; `operation` is the operationId (the route template when none matched), never a raw path. */
@@ -84,15 +86,20 @@ async function storedMetrics(em: EntityManager): Promise<Registry> {
   ]);
   const registry = new Registry();
   const registers = [registry];
-  const finished = new Counter({ name: 'bcp_runs_total', help: 'Finished runs by kind and outcome (success, failed).', labelNames: ['kind', 'outcome'], registers });
+  const finished = new Gauge({
+    name: 'bcp_runs_recorded',
+    help: 'Finished runs recorded, by kind and outcome (success, failed); runs past run_history_retention_days are deleted.',
+    labelNames: ['kind', 'outcome'],
+    registers,
+  });
   const active = new Gauge({ name: 'bcp_runs_active', help: 'Runs not finished yet, by kind and status (queued, running).', labelNames: ['kind', 'status'], registers });
   for (const row of runs) {
-    if (FINISHED.has(row.status)) finished.inc({ kind: row.kind, outcome: row.status }, row.runs);
+    if (FINISHED.has(row.status)) finished.set({ kind: row.kind, outcome: row.status }, row.runs);
     else active.set({ kind: row.kind, status: row.status }, row.runs);
   }
   registry.registerMetric(storedHistogram(
     'bcp_run_duration_seconds',
-    'Time finished runs took from start to finish, by kind and outcome.',
+    'Time the finished runs recorded took from start to finish, by kind and outcome; runs past run_history_retention_days are deleted.',
     runs.filter((row) => FINISHED.has(row.status) && row.timed > 0).map((row) => ({
       labels: { kind: row.kind, outcome: row.status },
       buckets: RUN_SECONDS_BUCKETS.map((_, i) => row[`le_${i}`]),
@@ -100,12 +107,20 @@ async function storedMetrics(em: EntityManager): Promise<Registry> {
       sum: row.seconds,
     })),
   ));
-  new Counter({ name: 'bcp_backup_data_added_bytes_total', help: 'Bytes added to repositories by successful backups (restic data_added).', registers })
-    .inc(added?.bytes ?? 0);
+  new Gauge({
+    name: 'bcp_backup_data_added_bytes',
+    help: 'Bytes added to repositories by the successful backup runs recorded (restic data_added); runs past run_history_retention_days are deleted.',
+    registers,
+  }).set(added?.bytes ?? 0);
   const byState = new Gauge({ name: 'bcp_webhook_deliveries', help: 'Webhook deliveries by state (pending, retrying, delivered, failed).', labelNames: ['state'], registers });
   for (const row of deliveries) byState.set({ state: row.state }, row.n);
-  const tried = new Counter({ name: 'bcp_webhook_delivery_attempts_total', help: 'Webhook delivery attempts by outcome (success, http_error, no_response).', labelNames: ['outcome'], registers });
-  for (const row of attempts) tried.inc({ outcome: row.outcome }, row.n);
+  const tried = new Gauge({
+    name: 'bcp_webhook_delivery_attempts_recorded',
+    help: 'Webhook delivery attempts recorded, by outcome (success, http_error, no_response); finished deliveries past run_history_retention_days are deleted with their attempts.',
+    labelNames: ['outcome'],
+    registers,
+  });
+  for (const row of attempts) tried.set({ outcome: row.outcome }, row.n);
   return registry;
 }
 

@@ -1,4 +1,4 @@
-import { cronProblem } from '../common/cron-expression';
+import { cronProblem, normalizeCron } from '../common/cron-expression';
 import { isTimeZone } from '../common/settings';
 import type { ScheduledJob } from '../db/entities/job-schedule';
 import type { components } from './contract.gen';
@@ -17,7 +17,7 @@ export function assignScheduleFields(job: ScheduledJob, body: ScheduleBody): voi
   if (body.schedule_enabled !== undefined) job.scheduleEnabled = body.schedule_enabled;
   if (body.schedule_hour !== undefined) job.scheduleHour = body.schedule_hour;
   if (body.schedule_days !== undefined) job.scheduleDays = body.schedule_days;
-  if (body.schedule_cron !== undefined) job.scheduleCron = body.schedule_cron?.trim() ?? null;
+  if (body.schedule_cron !== undefined) job.scheduleCron = body.schedule_cron === null ? null : normalizeCron(body.schedule_cron);
   if (body.schedule_timezone !== undefined) job.scheduleTimezone = body.schedule_timezone;
   if (body.schedule_jitter_seconds !== undefined) job.scheduleJitterSeconds = body.schedule_jitter_seconds;
   if (body.schedule_overlap !== undefined) job.scheduleOverlap = body.schedule_overlap;

@@ -2,12 +2,13 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { BackupJob, CopyJob } from '../db/entities';
 import type { ScheduledJob, ScheduleOverlap } from '../db/entities/job-schedule';
-import { backupScheduleId, scheduledBackupRun } from '../workflows/scheduled-backup';
-import { copyScheduleId, scheduledCopyRun } from '../workflows/scheduled-copy';
+import { scheduledBackupRun } from '../workflows/scheduled-backup';
+import { scheduledCopyRun } from '../workflows/scheduled-copy';
 import { HostIdKey, JobIdKey, RepoIdKey, RunKindKey } from '../workflows/search-attributes';
 import { scheduleSpec, type JobSchedule } from './backup-schedule';
 import type { TemporalConfig } from './config';
 import { log } from './log';
+import { backupScheduleId, copyScheduleId } from './schedule-ids';
 import { readSettings } from './settings';
 
 /** What keeping schedules in step needs: a Temporal client and the task queue runs go to. */
@@ -69,8 +70,7 @@ export async function applySchedule(target: ScheduleTarget, scheduleId: string, 
   } catch (error) {
     if (!(error instanceof ScheduleNotFoundError)) throw error;
     await target.temporal.schedule.create({
-      // The task queue tells this deployment's schedules from others' in a shared namespace (reconciliation removes only its own).
-      scheduleId, spec, action, policies, memo: { job: plan.name, task_queue: target.temporalConfig.taskQueue },
+      scheduleId, spec, action, policies, memo: { job: plan.name },
       state: plan.paused ? { paused: true, note: PAUSE_NOTE } : {},
     });
   }
@@ -110,11 +110,11 @@ export async function syncBackupSchedule(target: ScheduleTarget, em: EntityManag
         ],
       })
     : null;
-  const dueAt = await applySchedule(target, backupScheduleId(jobId), plan);
+  const dueAt = await applySchedule(target, backupScheduleId(jobId, target.temporalConfig.taskQueue), plan);
   if (job) await em.nativeUpdate(BackupJob, { id: jobId }, { scheduleDueAt: dueAt });
 }
 
-/** The same for a copy job (`copy-job-schedule-<id>`). */
+/** The same for a copy job (`copy-job-schedule-<id>`, see schedule-ids.ts). */
 export async function syncCopySchedule(target: ScheduleTarget, em: EntityManager, jobId: number, job: CopyJob | null): Promise<void> {
   const plan = job?.scheduleEnabled
     ? jobPlan(job, await scheduleSettings(em), {
@@ -129,7 +129,7 @@ export async function syncCopySchedule(target: ScheduleTarget, em: EntityManager
         ],
       })
     : null;
-  const dueAt = await applySchedule(target, copyScheduleId(jobId), plan);
+  const dueAt = await applySchedule(target, copyScheduleId(jobId, target.temporalConfig.taskQueue), plan);
   if (job) await em.nativeUpdate(CopyJob, { id: jobId }, { scheduleDueAt: dueAt });
 }
 

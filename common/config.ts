@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DEFAULT_TASK_QUEUE } from './schedule-ids';
 
 /** Settings shared by the API and the worker, read once from the environment. */
 export interface AppConfig {
@@ -34,7 +35,7 @@ type Env = Record<string, string | undefined>;
 
 export const PRODUCT_NAME = 'Backup Control Plane';
 export const PRODUCT_VERSION = '0.1.0';
-export const DEFAULT_TASK_QUEUE = 'backup-control-plane';
+export { DEFAULT_TASK_QUEUE };
 
 export function loadConfig(env: Env = process.env): AppConfig {
   return {

@@ -47,6 +47,12 @@ function itemProblem(item: string, field: Field): string | null {
   return start <= end ? null : `the range "${range}" ends before it starts`;
 }
 
+/** The expression as stored and given to Temporal: single spaces, shorthands in lower case, names in upper case. */
+export function normalizeCron(expression: string): string {
+  const trimmed = expression.trim().replace(/\s+/g, ' ');
+  return trimmed.startsWith('@') ? trimmed.toLowerCase() : trimmed.toUpperCase();
+}
+
 /** Why the expression is refused, or null when it is a valid cron expression. */
 export function cronProblem(expression: string): string | null {
   const trimmed = expression.trim();

@@ -1,12 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { ScheduleSummary } from '@temporalio/client';
-import { backupScheduleId } from '../workflows/scheduled-backup';
-import { copyScheduleId } from '../workflows/scheduled-copy';
 import { BackupJob, CopyJob, CronLogEntry } from '../db/entities';
 import { syncBackupSchedule, syncCopySchedule, type ScheduleTarget } from './backup-schedules';
 import { log } from './log';
+import { backupScheduleId, copyScheduleId, isOurScheduleId, schedulerTaskScheduleId } from './schedule-ids';
 import { SCHEDULER_TASKS, type SchedulerTaskKey } from './scheduler-tasks';
-import { schedulerTaskScheduleId, syncTaskSchedule, taskPlacement } from './task-schedules';
+import { syncTaskSchedule, taskPlacement } from './task-schedules';
 
 export interface Reconciliation {
   applied: number;
@@ -14,17 +12,24 @@ export interface Reconciliation {
   failed: string[];
 }
 
-const OURS = /^(backup-job-schedule-\d+|copy-job-schedule-\d+|scheduler-task-schedule-.+)$/;
-
-/** A job or task schedule this deployment made: one of our ids, on our task queue. */
-export const isOurSchedule = (schedule: ScheduleSummary, taskQueue: string) =>
-  OURS.test(schedule.scheduleId) && schedule.memo?.task_queue === taskQueue;
+/** The ids of the schedules the database asks for now: enabled jobs and tasks. */
+async function wantedScheduleIds(em: EntityManager, taskQueue: string): Promise<Set<string>> {
+  const [backups, copies] = await Promise.all([
+    em.find(BackupJob, { scheduleEnabled: true }, { fields: ['id'] }),
+    em.find(CopyJob, { scheduleEnabled: true }, { fields: ['id'] }),
+  ]);
+  const wanted = new Set([...backups.map((job) => backupScheduleId(job.id, taskQueue)), ...copies.map((job) => copyScheduleId(job.id, taskQueue))]);
+  for (const key of Object.keys(SCHEDULER_TASKS) as SchedulerTaskKey[]) {
+    if ((await taskPlacement(em, key)).enabled) wanted.add(schedulerTaskScheduleId(key, taskQueue));
+  }
+  return wanted;
+}
 
 /**
  * Makes Temporal's schedules match the database: every enabled job and task has its schedule as
- * saved (created or updated), and a schedule of ours with no enabled job or task behind it is
- * deleted. Schedule ids are unique in Temporal, so this never makes a duplicate. Every item is
- * tried; the outcome is written to the cron log (`cron_run`).
+ * saved (created or updated), and a schedule of this deployment with no enabled job or task
+ * behind it is deleted. Schedule ids are unique in Temporal, so this never makes a duplicate.
+ * Every item is tried; the outcome is written to the cron log (`cron_run`).
  */
 export async function reconcileSchedules(target: ScheduleTarget, em: EntityManager): Promise<Reconciliation> {
   const outcome: Reconciliation = { applied: 0, removed: [], failed: [] };
@@ -37,27 +42,25 @@ export async function reconcileSchedules(target: ScheduleTarget, em: EntityManag
       outcome.failed.push(what);
     }
   };
-  const backups = await em.find(BackupJob, { scheduleEnabled: true });
-  const copies = await em.find(CopyJob, { scheduleEnabled: true });
-  for (const job of backups) await attempt(`backup job ${job.id}`, () => syncBackupSchedule(target, em, job.id, job));
-  for (const job of copies) await attempt(`copy job ${job.id}`, () => syncCopySchedule(target, em, job.id, job));
-  const tasks = Object.keys(SCHEDULER_TASKS) as SchedulerTaskKey[];
-  for (const key of tasks) await attempt(`task ${key}`, () => syncTaskSchedule(target, em, key));
+  for (const job of await em.find(BackupJob, { scheduleEnabled: true })) await attempt(`backup job ${job.id}`, () => syncBackupSchedule(target, em, job.id, job));
+  for (const job of await em.find(CopyJob, { scheduleEnabled: true })) await attempt(`copy job ${job.id}`, () => syncCopySchedule(target, em, job.id, job));
+  for (const key of Object.keys(SCHEDULER_TASKS) as SchedulerTaskKey[]) await attempt(`task ${key}`, () => syncTaskSchedule(target, em, key));
 
-  const queue = target.temporalConfig.taskQueue;
-  const wanted = new Set([
-    ...backups.map((job) => backupScheduleId(job.id)),
-    ...copies.map((job) => copyScheduleId(job.id)),
-  ]);
-  for (const key of tasks) if ((await taskPlacement(em, key)).enabled) wanted.add(schedulerTaskScheduleId(key, queue));
+  const { taskQueue } = target.temporalConfig;
+  const orphans: string[] = [];
+  const wanted = await wantedScheduleIds(em, taskQueue);
   for await (const schedule of target.temporal.schedule.list()) {
-    if (!isOurSchedule(schedule, queue) || wanted.has(schedule.scheduleId)) continue;
+    if (isOurScheduleId(schedule.scheduleId, taskQueue) && !wanted.has(schedule.scheduleId)) orphans.push(schedule.scheduleId);
+  }
+  // Asked again: a job enabled through the API meanwhile keeps the schedule it just got.
+  const stillWanted = orphans.length > 0 ? await wantedScheduleIds(em.fork(), taskQueue) : wanted;
+  for (const scheduleId of orphans.filter((id) => !stillWanted.has(id))) {
     try {
-      await target.temporal.schedule.getHandle(schedule.scheduleId).delete();
-      outcome.removed.push(schedule.scheduleId);
+      await target.temporal.schedule.getHandle(scheduleId).delete();
+      outcome.removed.push(scheduleId);
     } catch (error) {
-      log.error({ err: error }, `removing the orphan schedule ${schedule.scheduleId} failed`);
-      outcome.failed.push(schedule.scheduleId);
+      log.error({ err: error }, `removing the orphan schedule ${scheduleId} failed`);
+      outcome.failed.push(scheduleId);
     }
   }
   const output = `${outcome.applied} schedules applied; ${outcome.removed.length} orphans removed${outcome.removed.length ? ` (${outcome.removed.join(', ')})` : ''}${outcome.failed.length ? `; failed: ${outcome.failed.join(', ')}` : ''}`;

@@ -3,16 +3,9 @@ import { scheduledSchedulerTask } from '../workflows/scheduler-task';
 import { RunKindKey } from '../workflows/search-attributes';
 import { scheduleSpec } from './backup-schedule';
 import { applySchedule, scheduleSettings, type SchedulePlan, type ScheduleTarget } from './backup-schedules';
-import { DEFAULT_TASK_QUEUE } from './config';
+import { schedulerTaskScheduleId } from './schedule-ids';
 import { SCHEDULER_TASKS, type SchedulerTaskKey } from './scheduler-tasks';
 import { readSettings, type SettingKey } from './settings';
-
-/**
- * `scheduler-task-schedule-<key>`; a deployment on another task queue than the default adds it
- * (`...-<key>@<queue>`), so deployments sharing a namespace each keep their own tasks.
- */
-export const schedulerTaskScheduleId = (key: SchedulerTaskKey, taskQueue: string) =>
-  `scheduler-task-schedule-${key}${taskQueue === DEFAULT_TASK_QUEUE ? '' : `@${taskQueue}`}`;
 
 export interface TaskPlacement {
   enabled: boolean;

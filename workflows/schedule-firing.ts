@@ -9,7 +9,9 @@ const scheduler = proxyActivities<Activities>(RECORD_OPTIONS);
 
 /** How long a buffered firing waits for the run in its way before it is skipped after all. */
 const BUFFER_LIMIT_MS = 24 * 60 * 60 * 1000;
-const BUFFER_POLL = '20 seconds';
+// Polls back off from 10 s to 5 min: a day of waiting stays a few hundred events of history.
+const FIRST_POLL_MS = 10_000;
+const LONGEST_POLL_MS = 5 * 60_000;
 
 type Started = Extract<FiringClaim, { kind: 'started' }>;
 
@@ -30,8 +32,8 @@ export async function fireJobSchedule<T>(firing: {
   const { jobType, jobId } = firing;
   const deadline = Date.now() + BUFFER_LIMIT_MS;
   let claim = await firing.claim(workflowId);
-  while (claim.kind === 'busy' && claim.overlap === 'buffer_one' && Date.now() < deadline) {
-    await sleep(BUFFER_POLL);
+  for (let poll = FIRST_POLL_MS; claim.kind === 'busy' && claim.overlap === 'buffer_one' && Date.now() < deadline; poll = Math.min(poll * 2, LONGEST_POLL_MS)) {
+    await sleep(poll);
     claim = await firing.claim(workflowId);
   }
   const entry = { jobType, jobId, workflowId };

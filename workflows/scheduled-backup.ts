@@ -6,9 +6,6 @@ import { fireJobSchedule } from './schedule-firing';
 
 const records = proxyActivities<Activities>(RECORD_OPTIONS);
 
-/** A backup job's Temporal Schedule (`backup-job-schedule-<jobId>`): the id its runs' workflows start with. */
-export const backupScheduleId = (jobId: number) => `backup-job-schedule-${jobId}`;
-
 /**
  * One firing of a job's schedule: record a run triggered by the schedule, then carry it out
  * exactly as a run asked through the API (same steps, records and events). If the job is gone,

@@ -7,9 +7,6 @@ import { fireJobSchedule } from './schedule-firing';
 
 const records = proxyActivities<Activities>(RECORD_OPTIONS);
 
-/** A copy job's Temporal Schedule (`copy-job-schedule-<jobId>`). */
-export const copyScheduleId = (jobId: number) => `copy-job-schedule-${jobId}`;
-
 /**
  * One firing of a copy job's schedule: record a run triggered by the schedule, then carry it out
  * exactly as one asked through the API. Skipped when the job is gone or disabled; waits or is

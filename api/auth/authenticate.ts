@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { ApiToken } from '../../db/entities';
-import { authOf, type ApiContext, type ApiState, type Services } from '../context';
+import { authOf, type ApiContext, type ApiState, type AuthContext, type Services } from '../context';
 import { requiredScopes } from '../contract';
 import { ApiError } from '../errors';
 import { ipAllowed } from './ip-ranges';
@@ -8,12 +8,31 @@ import { takeHit } from './rate-limit';
 import { intersect } from './resource-scope';
 import { userPermissions } from './roles';
 import { effectiveScopes, SCOPES } from './scopes';
-import { findToken } from './token-lookup';
+import { findToken, type TokenRecord, type UserRecord } from './token-lookup';
 import { hashToken, isWellFormedToken } from './tokens';
 
 const LAST_USED_EVERY_MS = 60_000;
 /** Failed authentications one client address may make per minute before it gets 429s. */
 export const FAILED_AUTH_PER_MINUTE = 30;
+
+/** Why the token owner cannot act at `now` (a 403), or null when they can. */
+export function userRefusal(user: UserRecord, now: Date): { code: string; message: string } | null {
+  if (!user.enabled) return { code: 'user_disabled', message: 'the token owner is disabled' };
+  if (user.suspendedUntil && user.suspendedUntil > now) return { code: 'user_suspended', message: 'the token owner is suspended' };
+  if (user.accountExpiresAt && user.accountExpiresAt <= now) return { code: 'user_expired', message: 'the token owner account has expired' };
+  return null;
+}
+
+/** What a token may do and reach: its own scopes and resource scope, within its user's. */
+export function authorityOf(token: TokenRecord, user: UserRecord): Pick<AuthContext, 'scopes' | 'resources'> {
+  return {
+    scopes: effectiveScopes(token.scopes, userPermissions(user), token.readOnly),
+    resources: {
+      repos: intersect({ mode: user.repoScopeMode, ids: user.repoScopeIds }, { mode: token.repoScopeMode, ids: token.repoScopeIds }),
+      hosts: intersect({ mode: user.hostScopeMode, ids: user.hostScopeIds }, { mode: token.hostScopeMode, ids: token.hostScopeIds }),
+    },
+  };
+}
 
 /**
  * Authenticates the bearer token of an operation that declares a bearerAuth scope: the token is
@@ -48,16 +67,10 @@ export function authenticate(services: Pick<Services, 'document'>): Middleware<A
     if (token.allowedIps.length > 0 && !ipAllowed(ctx.ip, token.allowedIps)) {
       return refuse('ip_not_allowed', `this token cannot be used from ${ctx.ip}`, 403);
     }
-    if (!user.enabled) return refuse('user_disabled', 'the token owner is disabled', 403);
-    if (user.suspendedUntil && user.suspendedUntil > now) return refuse('user_suspended', 'the token owner is suspended', 403);
-    if (user.accountExpiresAt && user.accountExpiresAt <= now) return refuse('user_expired', 'the token owner account has expired', 403);
+    const refusal = userRefusal(user, now);
+    if (refusal) return refuse(refusal.code, refusal.message, 403);
 
-    const scopes = effectiveScopes(token.scopes, userPermissions(user), token.readOnly);
-    const resources = {
-      repos: intersect({ mode: user.repoScopeMode, ids: user.repoScopeIds }, { mode: token.repoScopeMode, ids: token.repoScopeIds }),
-      hosts: intersect({ mode: user.hostScopeMode, ids: user.hostScopeIds }, { mode: token.hostScopeMode, ids: token.hostScopeIds }),
-    };
-    ctx.state.auth = { token, user, scopes, resources };
+    ctx.state.auth = { token, user, ...authorityOf(token, user) };
 
     // Usage is recorded at most once a minute per token, to keep reads read-only on the hot path.
     if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > LAST_USED_EVERY_MS) {

@@ -5,14 +5,14 @@ import { respond } from '../envelope';
 import { findPage, pageMeta, pageWithLimit, timeWindow, type Row } from '../pagination';
 import type { components } from '../contract.gen';
 
-/** Entries about jobs in the caller's repository and host scope, and the global ones (no repository). */
+/** Entries about jobs in the caller's repository and host scope (a local or copy job has no host: out of a host-limited caller's reach), and the global ones (no job). */
 function inScope(ctx: ApiContext): Record<string, unknown> {
   const { repos, hosts } = authOf(ctx).resources;
   const repoIds = idFilter(repos);
   const hostIds = idFilter(hosts);
   const conditions = [
-    ...(repoIds ? [{ $or: [{ repoId: null }, { repoId: repoIds }] }] : []),
-    ...(hostIds ? [{ $or: [{ hostId: null }, { hostId: hostIds }] }] : []),
+    ...(repoIds ? [{ $or: [{ jobId: null }, { repoId: repoIds }] }] : []),
+    ...(hostIds ? [{ $or: [{ jobId: null }, { hostId: hostIds }] }] : []),
   ];
   return conditions.length > 0 ? { $and: conditions } : {};
 }

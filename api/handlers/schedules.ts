@@ -1,7 +1,6 @@
 import { cronExpression, scheduleSummary } from '../../common/backup-schedule';
 import { BackupJob, CopyJob, Host, Repo } from '../../db/entities';
-import { backupScheduleId } from '../../workflows/scheduled-backup';
-import { copyScheduleId } from '../../workflows/scheduled-copy';
+import { backupScheduleId, copyScheduleId } from '../../common/schedule-ids';
 import { idFilter } from '../auth/resource-scope';
 import { describeSchedule, jobSchedule, scheduleSettings, type SharedScheduleSettings } from '../../common/backup-schedules';
 import type { ScheduledJob } from '../../db/entities/job-schedule';
@@ -64,7 +63,7 @@ export async function listBackupSchedules(ctx: ApiContext): Promise<void> {
       repo_name: repoNames.get(job.repo as number) ?? '',
       host_id: (job.host as number | null) ?? null,
       host_name: job.host === null ? null : (hostNames.get(job.host as number) ?? null),
-      ...(await scheduleFields(ctx, job, shared, backupScheduleId(job.id))),
+      ...(await scheduleFields(ctx, job, shared, backupScheduleId(job.id, ctx.services.temporalConfig.taskQueue))),
     };
   }));
   respond(ctx, 200, views, pageMeta(page, total));
@@ -91,7 +90,7 @@ export async function listCopySchedules(ctx: ApiContext): Promise<void> {
       source_repo_id: job.sourceRepo as number,
       source_name: repoNames.get(job.sourceRepo as number) ?? '',
       dest_path: job.destPath,
-      ...(await scheduleFields(ctx, job, shared, copyScheduleId(job.id))),
+      ...(await scheduleFields(ctx, job, shared, copyScheduleId(job.id, ctx.services.temporalConfig.taskQueue))),
     };
   }));
   respond(ctx, 200, views, pageMeta(page, total));

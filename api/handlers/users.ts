@@ -1,6 +1,7 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { isTimeZone } from '../../common/settings';
 import { ApiToken, DomainEvent, User } from '../../db/entities';
+import { authorityOf, userRefusal } from '../auth/authenticate';
 import { hashPassword } from '../auth/passwords';
 import { intersect, scopeWithin } from '../auth/resource-scope';
 import { isRole, ROLES, userPermissions } from '../auth/roles';
@@ -114,31 +115,53 @@ function checkFields(body: UserFields, next: Settable): void {
 
 const escalation = (message: string, extra: Record<string, unknown> = {}) => new ApiError(403, 'role_escalation_forbidden', message, extra);
 
-/** A caller manages only users at or below their own level (else a password reset would take over an admin). */
+/** 403 `scope_escalation_forbidden` when `user` reaches repositories or hosts that the calling token cannot. */
+function assertWithinReach(caller: AuthContext, user: Settable, who: string): void {
+  for (const [kind, mode, ids, reach] of [
+    ['repositories', user.repoScopeMode, user.repoScopeIds, caller.resources.repos],
+    ['hosts', user.hostScopeMode, user.hostScopeIds, caller.resources.hosts],
+  ] as const) {
+    if (!scopeWithin(intersect({ mode, ids }), reach)) throw new ApiError(403, 'scope_escalation_forbidden', `${who} ${kind} the calling token cannot`);
+  }
+}
+
+/**
+ * A caller manages only users who can do no more than they can (else a password reset would take
+ * over a wider account): a role at or below theirs and no permission they lack (403
+ * `role_escalation_forbidden`), no repository or host beyond their reach (403 `scope_escalation_forbidden`).
+ */
 function assertManageable(caller: AuthContext, user: User): void {
   if (levelOf(user.role) > levelOf(caller.user.role)) throw escalation(`user ${user.id} has a role (${user.role}) above yours (${caller.user.role})`);
+  const held = userPermissions(caller.user);
+  const beyond = [...userPermissions(user)].find((permission) => !held.has(permission));
+  if (beyond) throw escalation(`user ${user.id} holds ${beyond}, which you do not`, { permission: beyond });
+  assertWithinReach(caller, user, `user ${user.id} reaches`);
 }
 
 /**
  * Refuses a user who could do more than their maker: a role above the caller's level, a
  * permission the caller does not hold (403 `role_escalation_forbidden`), or repositories or hosts
- * beyond the calling token's reach (403 `scope_escalation_forbidden`). `before` is null for a new user.
+ * beyond the calling token's reach (403 `scope_escalation_forbidden`).
  */
-function assertGrantable(caller: AuthContext, body: UserFields, before: Settable | null, next: Settable): void {
+function assertGrantable(caller: AuthContext, next: Settable): void {
   if (levelOf(next.role) > levelOf(caller.user.role)) throw escalation(`the role ${next.role} is above yours (${caller.user.role})`, { role: next.role });
   const held = userPermissions(caller.user);
-  const had = before ? userPermissions(before) : new Set<string>();
   for (const permission of userPermissions(next)) {
-    if (!had.has(permission) && !held.has(permission)) throw escalation(`you cannot grant ${permission}, which you do not hold`, { permission });
+    if (!held.has(permission)) throw escalation(`you cannot grant ${permission}, which you do not hold`, { permission });
   }
-  for (const [kind, changed, mode, ids, reach] of [
-    ['repositories', body.repo_scope_mode ?? body.repo_ids, next.repoScopeMode, next.repoScopeIds, caller.resources.repos],
-    ['hosts', body.host_scope_mode ?? body.host_ids, next.hostScopeMode, next.hostScopeIds, caller.resources.hosts],
-  ] as const) {
-    if ((before === null || changed !== undefined) && !scopeWithin(intersect({ mode, ids }), reach)) {
-      throw new ApiError(403, 'scope_escalation_forbidden', `the user would reach ${kind} the calling token cannot`);
-    }
+  assertWithinReach(caller, next, 'the user would reach');
+}
+
+/** The user's fields after `body`, if the caller may make that change (the last-admin rule aside). */
+function allowedUpdate(caller: AuthContext, body: UserFields, user: User): Settable {
+  if (user.id === caller.user.id && body.role !== undefined && body.role !== user.role) {
+    throw new ApiError(403, 'self_role_change_forbidden', 'you cannot change your own role');
   }
+  assertManageable(caller, user);
+  const next = fieldsOf(body, user);
+  checkFields(body, next);
+  assertGrantable(caller, next);
+  return next;
 }
 
 /** An admin who can still administer: enabled, neither suspended nor expired, holding users.manage. */
@@ -147,18 +170,44 @@ function isActingAdmin(user: Settable, now: Date): boolean {
     !(user.accountExpiresAt && user.accountExpiresAt <= now) && userPermissions(user).has('users.manage');
 }
 
-/** 409 `last_admin` when `user` is the last acting admin and would stop being one (`next` null: deleted). */
+/** An acting admin who stays one: no account expiry set (a suspension already makes them not acting). */
+const isLastingAdmin = (user: Settable, now: Date) => isActingAdmin(user, now) && user.accountExpiresAt === null;
+
+/**
+ * 409 `last_admin` when `user` stops being an acting or a lasting admin (`next` null: deleted)
+ * and no other lasting admin remains: one whose account will expire cannot be relied on.
+ */
 async function assertAdminRemains(em: EntityManager, user: User, next: Settable | null): Promise<void> {
   const now = new Date();
-  if (!isActingAdmin(user, now) || (next && isActingAdmin(next, now))) return;
-  const others = await em.find(User, { role: 'admin', enabled: true, id: { $ne: user.id } });
-  if (!others.some((other) => isActingAdmin(other, now))) {
-    throw conflict('last_admin', `user ${user.id} is the last enabled admin; make another admin first`);
+  const weakened = (admin: typeof isActingAdmin) => admin(user, now) && !(next && admin(next, now));
+  if (!weakened(isActingAdmin) && !weakened(isLastingAdmin)) return;
+  const others = await em.find(User, { role: 'admin', enabled: true, accountExpiresAt: null, id: { $ne: user.id } });
+  if (!others.some((other) => isLastingAdmin(other, now))) {
+    throw conflict('last_admin', `user ${user.id} is the last enabled admin without an expiry; make another admin first`);
   }
 }
 
 /** Serialises user changes, so two requests cannot each remove one of the last two admins. */
 const lockUsers = (em: EntityManager) => em.execute('lock table users in share row exclusive mode');
+
+/**
+ * Takes the users lock, then answers the caller as their user row stands under it: one disabled,
+ * suspended, expired or demoted by a change that committed meanwhile acts with what is left.
+ */
+async function lockedCaller(ctx: ApiContext, em: EntityManager): Promise<AuthContext> {
+  await lockUsers(em);
+  const caller = authOf(ctx);
+  // Refreshed: the identity map may hold the row as read before the lock.
+  const user = await em.findOne(User, caller.user.id, { refresh: true });
+  if (!user) throw new ApiError(401, 'invalid_token', 'the token is not valid');
+  const refusal = userRefusal(user, new Date());
+  if (refusal) throw new ApiError(403, refusal.code, refusal.message);
+  const fresh = { ...caller, user, ...authorityOf(caller.token, user) };
+  if (!fresh.scopes.has('users:write')) {
+    throw new ApiError(403, 'permission_revoked', 'the token owner no longer holds the permission behind users:write', { required_scope: 'users:write' });
+  }
+  return fresh;
+}
 
 const userExists = (username: string) => conflict('user_exists', `the username ${username} is taken`, { username });
 
@@ -185,19 +234,24 @@ export async function createUser(ctx: ApiContext): Promise<void> {
   const { em } = ctx.state;
   const next = fieldsOf(body, NEW_USER);
   checkFields(body, next);
-  assertGrantable(authOf(ctx), body, null, next);
+  assertGrantable(authOf(ctx), next);
   await checkReferences(ctx, body);
   await assertUsernameFree(em, body.username);
   if (isDryRun(ctx)) return respondDryRun(ctx);
-  const user = em.create(User, { ...next, username: body.username, passwordHash: await hashPassword(body.password) });
-  try {
-    await em.flush();
-  } catch (error) {
-    // The same name, created by a concurrent request since the check.
-    if (error instanceof UniqueConstraintViolationException) throw userExists(body.username);
-    throw error;
-  }
-  respondCreated(ctx, `/users/${user.id}`, userView(user));
+  // Hashed before the users lock is taken: scrypt is slow on purpose.
+  const passwordHash = await hashPassword(body.password);
+  await em.transactional(async (tx) => {
+    assertGrantable(await lockedCaller(ctx, tx), next);
+    const user = tx.create(User, { ...next, username: body.username, passwordHash });
+    try {
+      await tx.flush();
+    } catch (error) {
+      // The same name, created by a concurrent request since the check.
+      if (error instanceof UniqueConstraintViolationException) throw userExists(body.username);
+      throw error;
+    }
+    respondCreated(ctx, `/users/${user.id}`, userView(user));
+  });
 }
 
 /** The scopes a token keeps once its user lost `lost` permissions. */
@@ -206,19 +260,17 @@ const scopesWithout = (scopes: string[], lost: ReadonlySet<string>) =>
 
 export async function updateUser(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as UserFields;
-  const caller = authOf(ctx);
-  // Hashed before the users lock is taken: scrypt is slow on purpose.
-  const passwordHash = body.password !== undefined && !isDryRun(ctx) ? await hashPassword(body.password) : undefined;
+  const id = ctx.state.params.id as number;
+  let passwordHash: string | undefined;
+  if (body.password !== undefined && !isDryRun(ctx)) {
+    // Hashed before the users lock is taken, scrypt being slow on purpose, but only for a caller who may make the change.
+    allowedUpdate(authOf(ctx), body, await findOr404(ctx.state.em, User, id, 'user'));
+    passwordHash = await hashPassword(body.password);
+  }
   await ctx.state.em.transactional(async (em) => {
-    await lockUsers(em);
-    const user = await findOr404(em, User, ctx.state.params.id as number, 'user');
-    if (user.id === caller.user.id && body.role !== undefined && body.role !== user.role) {
-      throw new ApiError(403, 'self_role_change_forbidden', 'you cannot change your own role');
-    }
-    assertManageable(caller, user);
-    const next = fieldsOf(body, user);
-    checkFields(body, next);
-    assertGrantable(caller, body, user, next);
+    const caller = await lockedCaller(ctx, em);
+    const user = await findOr404(em, User, id, 'user', { refresh: true });
+    const next = allowedUpdate(caller, body, user);
     await checkReferences(ctx, body);
     await assertAdminRemains(em, user, next);
     if (isDryRun(ctx)) return respondDryRun(ctx);
@@ -236,10 +288,9 @@ export async function updateUser(ctx: ApiContext): Promise<void> {
 }
 
 export async function deleteUser(ctx: ApiContext): Promise<void> {
-  const caller = authOf(ctx);
   await ctx.state.em.transactional(async (em) => {
-    await lockUsers(em);
-    const user = await findOr404(em, User, ctx.state.params.id as number, 'user');
+    const caller = await lockedCaller(ctx, em);
+    const user = await findOr404(em, User, ctx.state.params.id as number, 'user', { refresh: true });
     if (user.id === caller.user.id) throw conflict('self_delete_forbidden', 'you cannot delete your own user');
     assertManageable(caller, user);
     await assertAdminRemains(em, user, null);

@@ -1,7 +1,10 @@
 import type { Middleware } from 'koa';
+import { log } from '../../common/log';
 import { ActivityLog, type ActivitySeverity } from '../../db/entities';
 import { authOf, type ApiContext, type ApiState } from '../context';
 import { isMutation } from '../http';
+import { routeOf } from './audit-log';
+import { loggedError } from './errors';
 
 /** Changes to these decide who may do what: worth a second look, as deletions are. */
 const SENSITIVE_RESOURCES = new Set(['setting', 'user', 'api_token']);
@@ -63,7 +66,7 @@ export function activityLog(): Middleware<ApiState> {
       });
     } catch (failure) {
       // The change is made: failing its request now would only invite a retry of it.
-      console.error(`request ${ctx.state.requestId} ${ctx.method} ${ctx.path}: activity entry not written:`, failure);
+      log.error({ err: loggedError(failure), method: ctx.method, route: routeOf(ctx) }, 'activity entry not written');
     }
   };
 }

@@ -1,9 +1,21 @@
+import { DriverException } from '@mikro-orm/core';
 import type { Middleware } from 'koa';
 import { log } from '../../common/log';
 import type { ApiState } from '../context';
 import { errorBody } from '../envelope';
 import { ApiError } from '../errors';
 import { routeOf } from './audit-log';
+
+/**
+ * What the log keeps of an unexpected error. A database driver's error carries the query and its
+ * parameter values (a password hash, a sealed secret) in its message, stack and detail: of it,
+ * only what names the failure.
+ */
+export function loggedError(error: unknown): unknown {
+  if (!(error instanceof DriverException)) return error;
+  const { constraint } = error as DriverException & { constraint?: string };
+  return { name: error.name, code: error.code, ...(constraint ? { constraint } : {}) };
+}
 
 /** Turns thrown errors into envelopes: ApiError keeps its status and code; anything else is a bare 500. */
 export function errorEnvelope(): Middleware<ApiState> {
@@ -18,7 +30,7 @@ export function errorEnvelope(): Middleware<ApiState> {
         return;
       }
       // Details stay in the log, never in the response.
-      log.error({ err: error, method: ctx.method, route: routeOf(ctx) }, 'request failed');
+      log.error({ err: loggedError(error), method: ctx.method, route: routeOf(ctx) }, 'request failed');
       ctx.status = 500;
       ctx.body = errorBody('internal_error', 'internal error', { request_id: ctx.state.requestId });
     }

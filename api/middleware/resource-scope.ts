@@ -95,6 +95,8 @@ const CHECKS: Record<ResourceKind, Check> = {
 interface Annotated {
   'x-resource-scope'?: Partial<Record<ResourceKind, string>>;
   'x-resource-create'?: 'repo' | 'host';
+  /** The operation spans every repository and host (metrics, global tasks): only an unlimited caller. */
+  'x-resource-scope-all'?: boolean;
 }
 
 function valueAt(ctx: ApiContext, source: string): unknown {
@@ -106,7 +108,8 @@ function valueAt(ctx: ApiContext, source: string): unknown {
 
 /**
  * Enforces the repository/host scope an operation declares in the contract (`x-resource-scope`:
- * kind -> `path.<param>` or `body.<field>`; `x-resource-create`: the kind it creates), before
+ * kind -> `path.<param>` or `body.<field>`; `x-resource-create`: the kind it creates;
+ * `x-resource-scope-all`: every repository and host), before
  * the handler and before an idempotent replay. Lists filter by the same scope in their handlers.
  */
 export function resourceScope(): Middleware<ApiState> {
@@ -114,15 +117,20 @@ export function resourceScope(): Middleware<ApiState> {
     const operation = ctx.state.operation as (ApiState['operation'] & Annotated) | undefined;
     const declared = operation?.['x-resource-scope'];
     const created = operation?.['x-resource-create'];
-    if (!declared && !created) return next();
+    const all = operation?.['x-resource-scope-all'] === true;
+    if (!declared && !created && !all) return next();
     const { resources } = authOf(ctx as ApiContext);
+    if (all && resources.repos !== null) throw repoNotInScope();
+    if (all && resources.hosts !== null) throw hostNotInScope();
     if (created && resources[created === 'repo' ? 'repos' : 'hosts'] !== null) {
       throw new ApiError(403, `${created}_create_not_in_scope`, `a token or user limited to selected ${created}s cannot create one`);
     }
     for (const [kind, source] of Object.entries(declared ?? {}) as [ResourceKind, string][]) {
       const id = valueAt(ctx as ApiContext, source);
-      // Absent: not part of this request. null: explicitly none (for run_host, the control plane).
-      if (typeof id === 'number' || id === null) await CHECKS[kind](ctx.state.em, resources, id);
+      // Absent: not part of this request. null: explicitly none (for run_host, the control plane). A list: each of them.
+      for (const one of Array.isArray(id) ? id : [id]) {
+        if (typeof one === 'number' || one === null) await CHECKS[kind](ctx.state.em, resources, one);
+      }
     }
     await next();
   };

@@ -336,6 +336,9 @@ describe('validation', () => {
     expectFieldError(await h.api.post('/api-tokens', newToken({ repo_scope_mode: 'selected', repo_ids: [2147483000] })), 'repo_ids[0]');
     expectFieldError(await h.api.post('/api-tokens', newToken({ repo_scope_mode: 'selected', repo_ids: [repoA, 2147483000] })), 'repo_ids[1]');
     expectFieldError(await h.api.post('/api-tokens', newToken({ host_scope_mode: 'selected', host_ids: [2147483000] })), 'host_ids[0]');
+    // Beyond 32 bits: refused by the contract, not a database error.
+    expectFieldError(await h.api.post('/api-tokens', newToken({ repo_scope_mode: 'selected', repo_ids: [3000000000] })), 'repo_ids[0]');
+    expectFieldError(await h.api.post('/api-tokens', newToken({ host_scope_mode: 'selected', host_ids: [3000000000] })), 'host_ids[0]');
     expect(await tokenRows()).toBe(before);
   });
 

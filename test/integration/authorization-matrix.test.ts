@@ -14,6 +14,7 @@ import { expectError, unique } from '../support/expectations';
 type ContractOperation = Operation & {
   'x-resource-scope'?: Record<string, string>;
   'x-resource-create'?: 'repo' | 'host';
+  'x-resource-scope-all'?: boolean;
 };
 
 /** Path prefixes whose `{id}` names a repository- or host-bound resource. */
@@ -102,7 +103,9 @@ function bodyOf(operation: ContractOperation): unknown {
   if ('snapshot_id' in body) body.snapshot_id = '4bba301e';
   for (const [kind, source] of Object.entries(operation['x-resource-scope'] ?? {})) {
     const [where, field = ''] = source.split('.');
-    if (where === 'body') body[field] = kind === 'repo' ? ids.repo : kind === 'host' || kind === 'run_host' ? ids.host : ids.sshKey;
+    const id = kind === 'repo' ? ids.repo : kind === 'host' || kind === 'run_host' ? ids.host : ids.sshKey;
+    // A field that lists ids (`repo_ids`) names the fixture alone.
+    if (where === 'body') body[field] = Array.isArray(body[field]) ? [id] : id;
   }
   return body;
 }
@@ -120,7 +123,7 @@ const DRY_RUN = { 'X-Dry-Run': '1' };
 /** How an operation meets repository and host scope: by the resource it names, or by creating one. */
 function touches(operation: ContractOperation, kind: 'repo' | 'host'): boolean {
   const declared = Object.keys(operation['x-resource-scope'] ?? {});
-  if (operation['x-resource-create'] === kind) return true;
+  if (operation['x-resource-create'] === kind || operation['x-resource-scope-all']) return true;
   // A repository's users are jobs (on hosts); a host's users are jobs and repositories. A copy
   // job writes to a host (sftp) or to the control plane, as the fixture's does.
   if (kind === 'repo') return ['repo', 'backup_job', 'copy_job', 'restore', 'host_users'].some((k) => declared.includes(k));

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScheduleNotFoundError } from '@temporalio/client';
+import { backupScheduleId, copyScheduleId } from '../../common/schedule-ids';
 import { unique } from '../support/expectations';
 import { startHarness, type Harness } from '../support/harness';
 import { waitFor } from '../support/wait';
@@ -16,7 +17,7 @@ let dir: string;
 let repoId: number;
 const receiver = new WebhookReceiver();
 
-const scheduleOf = (jobId: number) => h.services.temporal.schedule.getHandle(`backup-job-schedule-${jobId}`);
+const scheduleOf = (jobId: number) => h.services.temporal.schedule.getHandle(backupScheduleId(jobId, h.config.temporal.taskQueue));
 type Listed = { id: number; next_run: string | null; schedule_summary: string; timezone: string };
 const listed = async (jobId: number) => ((await h.api.get('/scheduler/backup-schedules?per_page=200')).body.data as Listed[]).find((s) => s.id === jobId);
 
@@ -47,7 +48,7 @@ test('a job with schedule_enabled gets a Temporal Schedule that follows its fiel
   expect([next.getUTCHours(), next.getUTCMinutes()]).toEqual([3, 0]);
   expect(await listed(job.id)).toMatchObject({
     schedule_enabled: true, schedule_summary: 'Mon, Wed, Fri at 03:00', cron_expression: '0 3 * * 1,3,5', timezone: 'UTC',
-    schedule_id: `backup-job-schedule-${job.id}`, next_run: next.toISOString(),
+    schedule_id: backupScheduleId(job.id, h.config.temporal.taskQueue), next_run: next.toISOString(),
   });
 
   // The job's hour and the global minute and time zone all move the next firing.
@@ -87,7 +88,7 @@ test('a scheduled run and an API run leave the same records and send the same we
     const runs = (await h.api.get(`/backup-jobs/${job.id}/runs`)).body.data as { id: string; trigger: string; status: string; snapshot_id: string; workflow_id: string }[];
     return runs.find((r) => r.trigger === 'schedule' && r.status === 'success');
   }, 'the scheduled run', 60_000);
-  expect(byScheduleRun.workflow_id).toMatch(new RegExp(`^backup-job-schedule-${job.id}-`));
+  expect(byScheduleRun.workflow_id.startsWith(`${backupScheduleId(job.id, h.config.temporal.taskQueue)}-`)).toBe(true);
   expect((await h.api.get(`/backup-jobs/${job.id}`)).body.data).toMatchObject({ last_status: 'success', last_run_id: byScheduleRun.id, last_snapshot_id: byScheduleRun.snapshot_id });
 
   const events = await waitFor(async () => (receiver.received.length >= 2 ? receiver.received : undefined), 'both events at the receiver');
@@ -128,10 +129,10 @@ test('a copy job\u2019s schedule is a Temporal Schedule too, and its firing is a
     name: `offsite-${unique()}`, source_repo_id: repoId, dest_path: join(dir, `copy-${unique()}`), dest_password: 'dest-pw', init_destination: true,
     schedule_enabled: true, schedule_hour: 5, schedule_days: '6,7',
   })).body.data;
-  const handle = h.services.temporal.schedule.getHandle(`copy-job-schedule-${job.id}`);
+  const handle = h.services.temporal.schedule.getHandle(copyScheduleId(job.id, h.config.temporal.taskQueue));
   expect((await handle.describe()).action).toMatchObject({ workflowType: 'scheduledCopyRun', args: [{ jobId: job.id }] });
   const listed = ((await h.api.get('/scheduler/copy-schedules?enabled=1&per_page=200')).body.data as { id: number }[]).find((s) => s.id === job.id);
-  expect(listed).toMatchObject({ schedule_summary: 'Sat, Sun at 05:00', cron_expression: '0 5 * * 6,0', schedule_id: `copy-job-schedule-${job.id}`, next_run: expect.any(String) });
+  expect(listed).toMatchObject({ schedule_summary: 'Sat, Sun at 05:00', cron_expression: '0 5 * * 6,0', schedule_id: copyScheduleId(job.id, h.config.temporal.taskQueue), next_run: expect.any(String) });
 
   await handle.trigger();
   const run = await waitFor(async () => {

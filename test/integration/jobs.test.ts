@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ISO, expectError, unique } from '../support/expectations';
+import { ISO, expectError, expectFieldError, unique } from '../support/expectations';
 import { startHarness, type Harness } from '../support/harness';
 import { resticAsync } from '../support/restic';
 import { stackEnv } from '../support/stack-env';
@@ -173,6 +173,39 @@ describe('POST /jobs/process', () => {
     expect(await h.count('operation_runs')).toBe(before);
     const dry = await scoped.api.post('/jobs/process', {}, { headers: { 'X-Dry-Run': '1' } });
     expect(dry.body.data).toEqual({ dry_run: true, repo_ids: [repoB.id] });
+  });
+
+  test('more repositories asked than limit are 422 on repo_ids, an id beyond 32 bits too; nothing is started', async () => {
+    const before = await h.count('operation_runs');
+    expectFieldError(await h.api.post('/jobs/process', { limit: 1, repo_ids: [repoA.id, repoB.id] }), 'repo_ids');
+    expectFieldError(await h.api.post('/jobs/process', { repo_ids: [repoA.id, repoB.id, repoA.id + repoB.id, 1_000_000] }), 'repo_ids');
+    expectFieldError(await h.api.post('/jobs/process', { repo_ids: [3000000000] }), 'repo_ids[0]');
+    expect(await h.count('operation_runs')).toBe(before);
+  });
+
+  test('a repository stored on a host out of the caller\u2019s scope is 403 host_not_in_scope, as on its own routes', async () => {
+    const hostId = async () => {
+      const res = await h.api.post('/hosts', { name: `host-${unique()}`, hostname: 'jobs.example.internal' });
+      expect(res.status).toBe(201);
+      return res.body.data.id as number;
+    };
+    const [storage, other] = [await hostId(), await hostId()];
+    const created = await h.api.post('/repos', { name: `repo-${unique()}`, path: join(dir, `repo-${unique()}`), password });
+    expect(created.status).toBe(201);
+    const stored: number = created.body.data.id;
+    await h.sql('update repos set ssh_host_id = ? where id = ?', [storage, stored]);
+    try {
+      const hostScoped = await h.createCaller({ token: { hostScopeMode: 'selected', hostScopeIds: [other] } });
+      const before = await h.count('operation_runs');
+      expectError(await hostScoped.api.post('/jobs/process', { repo_ids: [stored] }), 403, 'host_not_in_scope');
+      expectError(await hostScoped.api.post('/jobs/process', { repo_ids: [repoA.id, stored] }), 403, 'host_not_in_scope');
+      expect(await h.count('operation_runs')).toBe(before);
+      // A repository on no host stays in reach.
+      const dry = await hostScoped.api.post('/jobs/process', { repo_ids: [repoA.id] }, { headers: { 'X-Dry-Run': '1' } });
+      expect(dry.body.data).toEqual({ dry_run: true, repo_ids: [repoA.id] });
+    } finally {
+      await h.sql('delete from repos where id = ?', [stored]);
+    }
   });
 });
 

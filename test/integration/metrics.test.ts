@@ -124,14 +124,20 @@ describe('GET /metrics', () => {
 
     const after = await scrape();
     const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
-    expect(delta('bcp_runs_total', { kind: 'backup', outcome: 'success' })).toBe(1);
-    expect(delta('bcp_runs_total', { kind: 'repo_check', outcome: 'success' })).toBe(1);
+    expect(delta('bcp_runs_recorded', { kind: 'backup', outcome: 'success' })).toBe(1);
+    expect(delta('bcp_runs_recorded', { kind: 'repo_check', outcome: 'success' })).toBe(1);
     expect(delta('bcp_run_duration_seconds_count', { kind: 'backup', outcome: 'success' })).toBe(1);
     expect(delta('bcp_run_duration_seconds_bucket', { kind: 'backup', outcome: 'success', le: '+Inf' })).toBe(1);
     expect(delta('bcp_run_duration_seconds_sum', { kind: 'backup', outcome: 'success' })).toBeGreaterThan(0);
     // restic's data_added counts what it wrote, compressed: at least part of 64 KiB of random data.
-    expect(delta('bcp_backup_data_added_bytes_total')).toBeGreaterThan(32 * 1024);
+    expect(delta('bcp_backup_data_added_bytes')).toBeGreaterThan(32 * 1024);
     expect(after).toMatch(/^# TYPE bcp_run_duration_seconds histogram$/m);
+    // Counted from rows that the retention task deletes, so gauges: a counter must never go down.
+    for (const name of ['bcp_runs_recorded', 'bcp_backup_data_added_bytes', 'bcp_webhook_delivery_attempts_recorded']) {
+      expect(after).toMatch(new RegExp(`^# TYPE ${name} gauge$`, 'm'));
+      expect(after).toMatch(new RegExp(`^# HELP ${name} .*run_history_retention_days`, 'm'));
+    }
+    expect(after).not.toMatch(/^bcp_(runs|backup_data_added_bytes|webhook_delivery_attempts)_total/m);
   });
 });
 

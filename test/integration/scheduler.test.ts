@@ -2,6 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
+import { backupScheduleId, isOurScheduleId } from '../../common/schedule-ids';
 import { reconcileSchedules } from '../../common/schedule-reconcile';
 import { expectError, expectFieldError, unique } from '../support/expectations';
 import { startHarness, type Harness } from '../support/harness';
@@ -18,7 +19,8 @@ let dir: string;
 let repoId: number;
 let hook: string;
 
-const scheduleOf = (jobId: number) => h.services.temporal.schedule.getHandle(`backup-job-schedule-${jobId}`);
+const idOf = (jobId: number) => backupScheduleId(jobId, h.config.temporal.taskQueue);
+const scheduleOf = (jobId: number) => h.services.temporal.schedule.getHandle(idOf(jobId));
 const target = () => ({ temporal: h.services.temporal, temporalConfig: h.services.temporalConfig });
 
 interface CronEntry { job_type: string; job_id: number | null; status: string; run_id: string | null; workflow_id: string | null; output: string | null }
@@ -70,8 +72,8 @@ test('a cron schedule in its own time zone, with jitter, overlap, catch-up and p
   expect((await h.api.patch(`/backup-jobs/${job.id}`, { schedule_paused: true })).body.data.schedule_paused).toBe(true);
   expect((await scheduleOf(job.id).describe()).state.paused).toBe(true);
   const paused = ((await h.api.get('/scheduler/backup-schedules?per_page=200')).body.data as Record<string, unknown>[]).find((s) => s.id === job.id);
-  expect(paused).toMatchObject({ schedule_paused: true, next_run: null, next_runs: [], schedule_id: `backup-job-schedule-${job.id}` });
-  await h.api.patch(`/backup-jobs/${job.id}`, { schedule_paused: false, schedule_overlap: 'skip', schedule_cron: null, schedule_hour: 4, schedule_days: '6' });
+  expect(paused).toMatchObject({ schedule_paused: true, next_run: null, next_runs: [], schedule_id: idOf(job.id) });
+  await h.api.patch(`/backup-jobs/${job.id}`, { schedule_paused: false, schedule_overlap: 'skip', schedule_cron: null, schedule_hour: 4, schedule_days: '6', schedule_jitter_seconds: 0 });
   const resumed = await scheduleOf(job.id).describe();
   expect(resumed.state.paused).toBe(false);
   expect(resumed.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
@@ -89,7 +91,12 @@ test('a bad cron expression or time zone is a 422 that changes nothing', async (
   expectFieldError(await h.api.post('/backup-jobs', { ...base, schedule_overlap: 'allow_all' }), 'schedule_overlap');
   expectFieldError(await h.api.post('/backup-jobs', { ...base, schedule_jitter_seconds: 3601 }), 'schedule_jitter_seconds');
   expect(await h.count('backup_jobs')).toBe(before);
-  const job = (await h.api.post('/backup-jobs', { ...base, schedule_cron: '0 3 * JAN-MAR MON' })).body.data;
+  // Shorthands and names in any case are stored as Temporal reads them.
+  const daily = (await h.api.post('/backup-jobs', { ...base, name: `daily-${unique()}`, schedule_cron: '  @DAILY ' })).body.data;
+  expect(daily.schedule_cron).toBe('@daily');
+  expect((await scheduleOf(daily.id).describe()).info.nextActionTimes[0]?.getUTCHours()).toBe(0);
+  await h.api.delete(`/backup-jobs/${daily.id}`);
+  const job = (await h.api.post('/backup-jobs', { ...base, schedule_cron: '0 3 * jan-mar mon' })).body.data;
   expectFieldError(await h.api.patch(`/backup-jobs/${job.id}`, { schedule_cron: '0 25 * * *' }), 'schedule_cron');
   expect((await h.api.get(`/backup-jobs/${job.id}`)).body.data.schedule_cron).toBe('0 3 * JAN-MAR MON');
   expect((await scheduleOf(job.id).describe()).info.nextActionTimes[0]?.getUTCDay()).toBe(1);
@@ -99,12 +106,17 @@ test('a bad cron expression or time zone is a 422 that changes nothing', async (
 test('a schedule due within the test fires a real run, seen in the cron log and the job\u2019s runs', async () => {
   const job = (await h.api.post('/backup-jobs', { name: `minutely-${unique()}`, repo_id: repoId, source_paths: [await source()], schedule_enabled: true, schedule_cron: '* * * * *' })).body.data;
   const entry = await waitFor(async () => (await cronLog('&job_type=backup')).find((e) => e.job_id === job.id && e.status === 'success'), 'the firing in the cron log', 150_000, 1000);
-  expect(entry.workflow_id).toMatch(new RegExp(`^backup-job-schedule-${job.id}-`));
+  expect(entry.workflow_id?.startsWith(`${idOf(job.id)}-`)).toBe(true);
   expect(entry.output).toMatch(/^snapshot [0-9a-f]{8} saved/);
   const runs = (await h.api.get(`/backup-jobs/${job.id}/runs`)).body.data as { id: string; trigger: string; status: string; workflow_id: string }[];
   expect(runs.find((r) => r.id === entry.run_id)).toMatchObject({ trigger: 'schedule', status: 'success', workflow_id: entry.workflow_id });
   // The same entries through the logs route.
   expect(((await h.api.get('/logs/cron?job_type=backup&per_page=200')).body.data as CronEntry[]).some((e) => e.run_id === entry.run_id)).toBe(true);
+  // A caller limited to a host does not see a local job's entries (nor a repository-limited one another repository's).
+  const hostLimited = await h.createCaller({ user: { hostScopeMode: 'selected', hostScopeIds: [] } });
+  expect(((await hostLimited.api.get('/scheduler/cron-log?per_page=200')).body.data as CronEntry[]).filter((e) => e.job_id !== null)).toEqual([]);
+  const otherRepo = await h.createCaller({ user: { repoScopeMode: 'selected', repoScopeIds: [repoId + 100000] } });
+  expect(((await otherRepo.api.get('/logs/cron?per_page=200')).body.data as CronEntry[]).some((e) => e.run_id === entry.run_id)).toBe(false);
   const recentJobs = (await h.api.get('/jobs/recent?kind=backup&per_page=200')).body.data as { id: string; trigger: string; workflow_id: string }[];
   expect(recentJobs.find((r) => r.id === entry.run_id)).toMatchObject({ trigger: 'schedule', workflow_id: entry.workflow_id });
   const recent = (await scheduleOf(job.id).describe()).info.recentActions;
@@ -154,27 +166,25 @@ test('reconciliation restores a missing schedule, removes an orphan, makes no du
   const orphanId = 999_999_000 + Math.floor(Math.random() * 999);
   const { temporalConfig } = h.services;
   await h.services.temporal.schedule.create({
-    scheduleId: `backup-job-schedule-${orphanId}`, spec: { intervals: [{ every: '1 day' }] },
+    scheduleId: idOf(orphanId), spec: { intervals: [{ every: '1 day' }] },
     action: { type: 'startWorkflow', workflowType: 'scheduledBackupRun', args: [{ jobId: orphanId }], taskQueue: temporalConfig.taskQueue },
-    memo: { job: 'gone', task_queue: temporalConfig.taskQueue },
   });
-  // Another deployment's schedule on the same namespace is not ours to remove.
+  // Another deployment's schedule on the same namespace (the default task queue's) is not ours to remove.
   const foreign = await h.services.temporal.schedule.create({
-    scheduleId: `backup-job-schedule-${orphanId + 1}`, spec: { intervals: [{ every: '1 day' }] },
+    scheduleId: `backup-job-schedule-${orphanId}`, spec: { intervals: [{ every: '1 day' }] },
     action: { type: 'startWorkflow', workflowType: 'scheduledBackupRun', args: [{ jobId: orphanId }], taskQueue: 'someone-else' },
-    memo: { job: 'theirs', task_queue: 'someone-else' },
   });
 
   const first = await reconcileSchedules(target(), h.services.orm.em.fork());
   expect(first.failed).toEqual([]);
-  expect(first.removed).toEqual([`backup-job-schedule-${orphanId}`]);
+  expect(first.removed).toEqual([idOf(orphanId)]);
   expect((await scheduleOf(job.id).describe()).info.nextActionTimes[0]?.getUTCHours()).toBe(6);
-  await expect(h.services.temporal.schedule.getHandle(`backup-job-schedule-${orphanId}`).describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  await expect(h.services.temporal.schedule.getHandle(idOf(orphanId)).describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
   await foreign.describe();
 
   const ours = async () => {
     const ids: string[] = [];
-    for await (const s of h.services.temporal.schedule.list()) if (s.memo?.task_queue === temporalConfig.taskQueue) ids.push(s.scheduleId);
+    for await (const s of h.services.temporal.schedule.list()) if (isOurScheduleId(s.scheduleId, temporalConfig.taskQueue)) ids.push(s.scheduleId);
     return ids.sort();
   };
   const before = await ours();
@@ -185,7 +195,7 @@ test('reconciliation restores a missing schedule, removes an orphan, makes no du
 
   const logged = (await cronLog('&job_type=cron_run')).slice(0, 2);
   expect(logged.map((e) => e.status)).toEqual(['success', 'success']);
-  expect(logged[1]?.output).toContain(`backup-job-schedule-${orphanId}`);
+  expect(logged[1]?.output).toContain(idOf(orphanId));
   const overview = (await h.api.get('/scheduler/tasks')).body.data;
   expect(overview.engine).toMatchObject({ type: 'temporal', reachable: true, task_queue: temporalConfig.taskQueue, schedules_total: before.length });
   expect(Date.parse(overview.engine.reconciled_at)).toBeGreaterThan(Date.now() - 120_000);
@@ -193,9 +203,8 @@ test('reconciliation restores a missing schedule, removes an orphan, makes no du
   // A worker starting does the same: the lost schedule is back and the orphan gone, nothing doubled.
   await scheduleOf(job.id).delete();
   await h.services.temporal.schedule.create({
-    scheduleId: `backup-job-schedule-${orphanId}`, spec: { intervals: [{ every: '1 day' }] },
+    scheduleId: idOf(orphanId), spec: { intervals: [{ every: '1 day' }] },
     action: { type: 'startWorkflow', workflowType: 'scheduledBackupRun', args: [{ jobId: orphanId }], taskQueue: temporalConfig.taskQueue },
-    memo: { job: 'gone', task_queue: temporalConfig.taskQueue },
   });
   const reconciled = await h.count('cron_log', "job_type = 'cron_run'");
   const worker = await startWorkerProcess(h);
@@ -271,7 +280,7 @@ describe('the global tasks', () => {
   test('run now: unknown keys are 404, scoped callers 403, and the integrity check checks every repository', async () => {
     expectError(await h.api.post('/scheduler/tasks/nope/run'), 404, 'unknown_task');
     const scoped = await h.createCaller({ user: { repoScopeMode: 'selected', repoScopeIds: [repoId] } });
-    expectError(await scoped.api.post('/scheduler/tasks/integrity_check/run'), 403, 'forbidden');
+    expectError(await scoped.api.post('/scheduler/tasks/integrity_check/run'), 403, 'repo_not_in_scope');
     const second = (await h.api.post('/repos', { name: `repo-${unique()}`, path: join(dir, `repo-${unique()}`), password: 'pw', init: true })).body.data.id;
 
     const run = (await h.api.post('/scheduler/tasks/integrity_check/run?wait=120')).body.data;
@@ -292,6 +301,17 @@ describe('the global tasks', () => {
       (?, 'backup_job', 'failure', 'old read', 'b', 'error', true, now() - interval '100 days'),
       (?, 'backup_job', 'failure', 'old unread', 'b', 'error', false, now() - interval '100 days')`, [admin?.user_id, admin?.user_id]);
     await h.sql(`insert into cron_log (job_type, status, output, ran_at) values ('backup', 'success', 'ancient', now() - interval '400 days')`);
+    // Two runs of a job, both finished long ago: the job keeps its latest one.
+    const job = (await h.api.post('/backup-jobs', { name: `old-${unique()}`, repo_id: repoId, source_paths: ['/srv'] })).body.data;
+    const [older, latest] = [`${unique()}`, `${unique()}`];
+    for (const [tag, days] of [[older, 500], [latest, 450]] as const) {
+      await h.sql(`insert into backup_job_runs (id, job_id, repo_id, status, trigger, workflow_id, queued_at, finished_at)
+        values (gen_random_uuid(), ?, ?, 'success', 'api', ?, now() - make_interval(days => ?), now() - make_interval(days => ?))`, [job.id, repoId, `old-run-${tag}`, days, days]);
+    }
+    await h.sql("update backup_jobs set last_run_id = (select id from backup_job_runs where workflow_id = ?) where id = ?", [`old-run-${latest}`, job.id]);
+    // An old event the relay has not handed on yet is kept; a relayed one goes.
+    await h.sql(`insert into events (type, payload, created_at, relayed_at) values ('repo.created', '{"old":"relayed"}', now() - interval '400 days', now() - interval '400 days'),
+      ('repo.created', '{"old":"waiting"}', now() - interval '400 days', null)`);
 
     const run = (await h.api.post('/scheduler/tasks/db_vacuum/run?wait=120')).body.data;
     expect(run.status).toBe('success');
@@ -300,9 +320,18 @@ describe('the global tasks', () => {
     expect(await h.count('api_token_logs', "endpoint = '/new'")).toBe(1);
     expect(await h.count('app_notifications', "title = 'old unread'")).toBe(1);
     expect(await h.count('cron_log', "output = 'ancient'")).toBe(0);
+    expect(await h.count('backup_job_runs', 'workflow_id = ?', [`old-run-${older}`])).toBe(0);
+    expect(await h.count('backup_job_runs', 'workflow_id = ?', [`old-run-${latest}`])).toBe(1);
+    expect((await h.api.get(`/backup-jobs/${job.id}`)).body.data.last_run_id).not.toBeNull();
+    expect(await h.count('events', "payload->>'old' = 'relayed'")).toBe(0);
+    expect(await h.count('events', "payload->>'old' = 'waiting'")).toBe(1);
+    await h.sql("delete from events where payload->>'old' = 'waiting'");
+    await h.api.delete(`/backup-jobs/${job.id}`);
   });
 
   test('the weekly report counts the week\u2019s runs and tells those who read statistics', async () => {
+    // It speaks of every repository: a user limited to some does not get it.
+    const scoped = await h.createCaller({ user: { repoScopeMode: 'selected', repoScopeIds: [repoId] } });
     const run = (await h.api.post('/scheduler/tasks/weekly_report/run?wait=60')).body.data;
     expect(run.status).toBe('success');
     const [counts] = await h.sql<{ total: number; success: number; failed: number }>(
@@ -315,7 +344,19 @@ describe('the global tasks', () => {
       return list.find((n) => n.profile_key === 'weekly_report');
     }, 'the weekly report in the inbox', 60_000);
     expect(inbox.title).toBe(`Weekly report: ${counts?.success} of ${counts?.total} backups succeeded`);
+    expect(await h.count('app_notifications', "user_id = ? and profile_key = 'weekly_report'", [scoped.userId])).toBe(0);
   });
+});
+
+test('absence detection: a run still going is not a missed one, even one queued before the due time', async () => {
+  const job = (await h.api.post('/backup-jobs', { name: `long-${unique()}`, repo_id: repoId, source_paths: [await source()], pre_hook_command: [hook, '6'], schedule_enabled: true })).body.data;
+  const apiRun = (await h.api.post(`/backup-jobs/${job.id}/run`)).body.data;
+  await h.sql("update backup_job_runs set queued_at = now() - interval '3 hours' where id = ?", [apiRun.id]);
+  await h.sql("update backup_jobs set schedule_due_at = now() - interval '2 hours' where id = ?", [job.id]);
+  expect((await h.api.post('/scheduler/tasks/absence_check/run?wait=60')).body.data.result.missed).toEqual([]);
+  expect(await h.count('events', "type = 'backup_job.missed' and (payload->>'id')::int = ?", [job.id])).toBe(0);
+  await waitFor(async () => ((await h.api.get(`/backup-jobs/${job.id}/runs/${apiRun.id}`)).body.data.status === 'success' ? true : undefined), 'the run to end', 60_000);
+  await h.api.delete(`/backup-jobs/${job.id}`);
 });
 
 test('absence detection: a job whose due run did not come is reported once, and clears when a run succeeds', async () => {

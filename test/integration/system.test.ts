@@ -58,10 +58,10 @@ describe('GET /openapi.json', () => {
         .filter(([method]) => HTTP_METHODS.includes(method))
         .map(([, operation]) => operation.operationId),
     );
-    // The 83 routes of the reference, health, the document, the two doc pages, and 5 extensions
-    // (backup runs, repository runs, webhook redelivery).
-    expect(operations).toHaveLength(92);
-    expect(new Set(operations).size).toBe(92);
+    // The 83 routes of the reference, health, the document, the two doc pages, and 6 extensions
+    // (backup runs, repository runs, webhook redelivery, metrics).
+    expect(operations).toHaveLength(93);
+    expect(new Set(operations).size).toBe(93);
     expect(operations.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
   });
 

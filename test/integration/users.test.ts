@@ -1,9 +1,10 @@
-import { randomBytes, scryptSync } from 'node:crypto';
+import crypto, { randomBytes, scryptSync } from 'node:crypto';
 import { ROLES } from '../../api/auth/roles';
 import { generateToken } from '../../api/auth/tokens';
 import type { ApiClient } from '../support/api-client';
 import { expectError, expectFieldError, ISO, unique } from '../support/expectations';
 import { startHarness, type Caller, type Harness } from '../support/harness';
+import { waitFor } from '../support/wait';
 
 /**
  * The user routes as an administrator sees them: the public view (never a password), listing and
@@ -191,6 +192,16 @@ describe('POST /users', () => {
     expect(await state()).toBe(before);
   });
 
+  test('an id beyond 32 bits is 422 naming it, not a database error', async () => {
+    const user = await create();
+    const before = await state();
+    expectFieldError(await h.api.post('/users', newUser({ repo_scope_mode: 'selected', repo_ids: [3000000000] })), 'repo_ids[0]');
+    expectFieldError(await h.api.post('/users', newUser({ host_scope_mode: 'selected', host_ids: [hostA, 3000000000] })), 'host_ids[1]');
+    expectFieldError(await h.api.patch(`/users/${user.id}`, { repo_scope_mode: 'selected', repo_ids: [3000000000] }), 'repo_ids[0]');
+    expectFieldError(await h.api.patch(`/users/${user.id}`, { host_scope_mode: 'selected', host_ids: [3000000000] }), 'host_ids[0]');
+    expect(await state()).toBe(before);
+  });
+
   test('with an Idempotency-Key, a retry replays the answer and creates no second user', async () => {
     const key = `user-${unique()}`;
     const body = newUser();
@@ -265,8 +276,63 @@ describe('who may grant what', () => {
     expect(await state()).toBe(before);
     const inside = await create({ repo_scope_mode: 'selected', repo_ids: [repoA] }, scoped.api);
     expect(inside).toMatchObject({ repo_scope_mode: 'selected', repo_ids: [repoA] });
-    // Fields other than the scope still change on a wider user.
-    expect((await scoped.api.patch(`/users/${wide.id}`, { job_title: 'Auditor' })).body.data.job_title).toBe('Auditor');
+    expect((await scoped.api.patch(`/users/${inside.id}`, { job_title: 'Auditor' })).body.data.job_title).toBe('Auditor');
+  });
+
+  test('a user reaching more than the caller cannot be changed or deleted by them, not even a field outside the scope', async () => {
+    const scoped = await h.createCaller({ user: { repoScopeMode: 'selected', repoScopeIds: [repoA] } });
+    const hostScoped = await h.createCaller({ token: { hostScopeMode: 'selected', hostScopeIds: [hostA] } });
+    const wide = await create();
+    const hash = await storedHash(wide.id);
+    const before = await state();
+    expectError(await scoped.api.patch(`/users/${wide.id}`, { job_title: 'Auditor' }), 403, 'scope_escalation_forbidden');
+    expectError(await scoped.api.patch(`/users/${wide.id}`, { password: 'taken-over-now' }), 403, 'scope_escalation_forbidden');
+    expectError(await scoped.api.delete(`/users/${wide.id}`), 403, 'scope_escalation_forbidden');
+    expectError(await hostScoped.api.patch(`/users/${wide.id}`, { enabled: false }), 403, 'scope_escalation_forbidden');
+    expect(await state()).toBe(before);
+    expect(await storedHash(wide.id)).toBe(hash);
+  });
+
+  test('a user holding a permission the caller lacks cannot be changed or deleted by them', async () => {
+    const narrow = await h.createCaller({ user: { role: 'operator', permissions: ['repos.view', 'users.manage'] } });
+    const viewer = await create({ role: 'viewer' });
+    const before = await state();
+    expectError(await narrow.api.patch(`/users/${viewer.id}`, { job_title: 'Auditor' }), 403, 'role_escalation_forbidden', { permission: 'logs.view' });
+    expectError(await narrow.api.delete(`/users/${viewer.id}`), 403, 'role_escalation_forbidden');
+    expect(await state()).toBe(before);
+  });
+
+  test('a caller who may not change the user is refused before the new password is hashed', async () => {
+    const admin = await create({ role: 'admin' });
+    const scrypt = jest.spyOn(crypto, 'scrypt');
+    try {
+      expectError(await manager.api.patch(`/users/${admin.id}`, { password: 'taken-over-now' }), 403, 'role_escalation_forbidden');
+      expect(scrypt).not.toHaveBeenCalled();
+    } finally {
+      scrypt.mockRestore();
+    }
+  });
+
+  test.each([
+    ['demoted', `role = 'operator', permissions = '${JSON.stringify([...OPERATOR, 'users.manage'])}'::jsonb`, 'role_escalation_forbidden'],
+    ['disabled', 'enabled = false', 'user_disabled'],
+    ['given an expiry in the past', "account_expires_at = now() - interval '1 minute'", 'user_expired'],
+  ])('a caller %s while it waits for the users lock acts with what it has left: 403', async (_what, change, code) => {
+    const caller = await h.createCaller();
+    const target = await create({ role: 'operator' });
+    const em = h.services.orm.em.fork();
+    await em.begin();
+    try {
+      await em.execute('lock table users in share row exclusive mode');
+      const pending = caller.api.patch(`/users/${target.id}`, { role: 'admin' });
+      await waitFor(async () => ((await h.count('pg_locks', "relation = 'users'::regclass and not granted and database = (select oid from pg_database where datname = current_database())")) > 0 ? true : undefined), 'the request to wait for the users lock', 30_000, 20);
+      await em.execute(`update users set ${change} where id = ?`, [caller.userId]);
+      await em.commit();
+      expectError(await pending, 403, code);
+    } finally {
+      if (em.isInTransaction()) await em.rollback();
+    }
+    expect((await h.api.get(`/users/${target.id}`)).body.data.role).toBe('operator');
   });
 });
 
@@ -509,6 +575,21 @@ describe('the last enabled admin', () => {
     expect(await state()).toBe(before);
     // Changes that keep them an admin go through.
     expect((await sole.api.patch(target, { job_title: 'The last admin' })).status).toBe(200);
+  });
+
+  test('an account expiry makes no lasting admin: the last one cannot be given one, nor step down for one who has one', async () => {
+    const before = await state();
+    const soon = new Date(Date.now() + 86_400_000).toISOString();
+    expectError(await sole.api.patch(`/users/${sole.userId}`, { account_expires_at: soon }), 409, 'last_admin');
+    expect(await state()).toBe(before);
+
+    const expiring = await create({ role: 'admin' }, sole.api);
+    expect((await sole.api.patch(`/users/${expiring.id}`, { account_expires_at: soon })).status).toBe(200);
+    expectError(await sole.api.patch(`/users/${sole.userId}`, { enabled: false }), 409, 'last_admin');
+    expectError(await sole.api.patch(`/users/${sole.userId}`, { account_expires_at: soon }), 409, 'last_admin');
+    // The admin with an expiry may still be changed, or leave.
+    expect((await sole.api.patch(`/users/${expiring.id}`, { job_title: 'Contractor' })).status).toBe(200);
+    expect((await sole.api.delete(`/users/${expiring.id}`)).status).toBe(204);
   });
 
   test('disabled admins do not count, and can be deleted', async () => {

@@ -87,8 +87,10 @@ export class ApiClient {
       if (result.errors?.length) {
         throw new Error(`${where}: body does not match the contract for ${operation.operationId}: ${JSON.stringify(result.errors)}; body: ${JSON.stringify(body).slice(0, 2000)}`);
       }
-    } else if (!contentType.startsWith('text/html')) {
-      throw new Error(`${where}: unexpected content type ${contentType}`);
+    } else {
+      // A text answer must be of a type the contract declares for it (HTML pages, the metrics' text/plain).
+      const declaredTypes = Object.keys((operation.responses?.[String(status)] as { content?: object } | undefined)?.content ?? {});
+      if (!declaredTypes.some((type) => contentType.startsWith(type))) throw new Error(`${where}: unexpected content type ${contentType} (declared: ${declaredTypes.join(', ')})`);
     }
   }
 }
