@@ -1,11 +1,16 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { markLost, type OnLost } from '../api/runs';
-import { BackupJobRun, OperationRun } from '../db/entities';
+import type { Client } from '@temporalio/client';
+import { markLost, workflowState, type OnLost } from '../api/runs';
+import { BackupJobRun, CopyJob, OperationRun } from '../db/entities';
+
+/** A lost copy run shows on its job as a failure, as a lost backup run does (`closeJobOf`). */
+export const closeCopyJobOf = (em: EntityManager, run: OperationRun): OnLost => (message) =>
+  em.nativeUpdate(CopyJob, { id: run.jobId as number, lastRunId: run.id }, { lastStatus: 'failed', lastError: message });
 
 /**
  * The active run in a new run's way: if its workflow is no longer running (terminated from the
- * Temporal UI, lost with its history), it is closed as `workflow_lost` so it blocks nothing.
+ * Temporal UI, lost with its history), it is closed as `workflow_lost` so it blocks nothing. A
+ * run just recorded by an API trigger, whose workflow is not started yet, is still going.
  * Returns the id of a run still going, or null (none was active, or it was closed).
  */
 export async function closeIfLost<T extends BackupJobRun | OperationRun>(
@@ -15,13 +20,8 @@ export async function closeIfLost<T extends BackupJobRun | OperationRun>(
   onLost?: (run: T) => OnLost,
 ): Promise<string | null> {
   if (!active) return null;
-  let status = 'NOT_FOUND';
-  try {
-    status = (await temporal.workflow.getHandle(active.workflowId).describe()).status.name;
-  } catch (error) {
-    if (!(error instanceof WorkflowNotFoundError)) throw error;
-  }
-  if (status === 'RUNNING') return active.id;
-  await markLost(em, active instanceof BackupJobRun ? BackupJobRun : OperationRun, active, status, onLost?.(active));
+  const state = await workflowState({ temporal }, active);
+  if (state.running) return active.id;
+  await markLost(em, active instanceof BackupJobRun ? BackupJobRun : OperationRun, active, state.status, onLost?.(active));
   return null;
 }

@@ -6,7 +6,7 @@ import { UniqueConstraintViolationException, type EntityManager } from '@mikro-o
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ScheduleOverlap } from '../db/entities/job-schedule';
 import type { ActivityDeps } from './deps';
-import { closeIfLost } from './lost-runs';
+import { closeCopyJobOf, closeIfLost } from './lost-runs';
 
 export interface RunSucceeded {
   runId: string;
@@ -176,7 +176,7 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         em.clear();
         const inTheWay = await em.findOne(OperationRun, { kind: 'copy', jobId, status: { $in: ['queued', 'running'] } });
-        const active = await closeIfLost(temporal, em, inTheWay);
+        const active = await closeIfLost(temporal, em, inTheWay, (lost) => closeCopyJobOf(em, lost));
         if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.sourceRepo.id, hostId };
         run = await insert();
       }
@@ -204,6 +204,8 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
 
     async markOperationStarted({ runId }: { runId: string }): Promise<void> {
       await updateOperation(runId, (run) => {
+        // A run already closed (found lost) is not revived.
+        if (run.status !== 'queued' && run.status !== 'running') return;
         run.status = 'running';
         run.startedAt ??= new Date();
       });

@@ -4,10 +4,11 @@ import { syncBackupSchedule, syncCopySchedule, type ScheduleTarget } from '../co
 import type { SchedulerTaskKey } from '../common/scheduler-tasks';
 import { log } from '../common/log';
 import { readSettings } from '../common/settings';
-import { BackupJob, CopyJob, DomainEvent, OperationRun, Repo } from '../db/entities';
+import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Repo } from '../db/entities';
 import type { CronJobType, CronStatus } from '../db/entities/cron-log-entry';
 import type { ActivityDeps } from './deps';
-import { closeIfLost } from './lost-runs';
+import { closeCopyJobOf, closeIfLost } from './lost-runs';
+import { closeJobOf } from '../api/backup-runs';
 
 export interface CronOutcome {
   jobType: CronJobType;
@@ -163,17 +164,25 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
       const missed: { type: 'backup' | 'copy'; id: number; due_at: string }[] = [];
       const backups = await em.find(BackupJob, overdue, { populate: ['repo', 'host'] });
       const copies = await em.find(CopyJob, overdue, { populate: ['sourceRepo'] });
-      const runsOf = (table: string, jobFilter: string, jobId: number, since: Date) => em.getConnection().execute<{ active: boolean; succeeded: boolean }[]>(
-        `select bool_or(status in ('queued', 'running')) as active, bool_or(status = 'success' and queued_at >= ?) as succeeded
-           from ${table} where ${jobFilter} and job_id = ?`, [new Date(since.getTime() - EARLY_MS), jobId]);
+      const succeededSince = async (table: string, jobFilter: string, jobId: number, since: Date) => {
+        const [row] = await em.getConnection().execute<{ n: number }[]>(
+          `select count(*)::int as n from ${table} where ${jobFilter} and job_id = ? and status = 'success' and queued_at >= ?`, [jobId, new Date(since.getTime() - EARLY_MS)]);
+        return (row?.n ?? 0) > 0;
+      };
+      const ACTIVE = { status: { $in: ['queued', 'running'] as ('queued' | 'running')[] } };
 
-      const check = async (type: 'backup' | 'copy', job: BackupJob | CopyJob, table: string, jobFilter: string, resync: () => Promise<void>) => {
+      const check = async (type: 'backup' | 'copy', job: BackupJob | CopyJob, resync: () => Promise<void>) => {
         const dueAt = job.scheduleDueAt as Date;
-        const [runs] = await runsOf(table, jobFilter, job.id, dueAt);
-        // A run still going (a long one, or one a buffered firing waits for) is not a missed one, yet.
-        if (runs?.active) return;
+        const [table, jobFilter] = type === 'backup' ? ['backup_job_runs', 'true'] : ['operation_runs', "kind = 'copy'"];
+        // A run still going (a long one, or one a buffered firing waits for) is not a missed one, yet;
+        // one whose workflow is gone is closed first, so that it silences nothing.
+        const active = type === 'backup'
+          ? await closeIfLost(temporal, em, await em.findOne(BackupJobRun, { jobId: job.id, ...ACTIVE }), (lost) => closeJobOf(em, lost))
+          : await closeIfLost(temporal, em, await em.findOne(OperationRun, { kind: 'copy', jobId: job.id, ...ACTIVE }), (lost) => closeCopyJobOf(em, lost));
+        if (active) return;
+        const succeeded = await succeededSince(table, jobFilter, job.id, dueAt);
         const reported = job.scheduleMissedAt?.getTime() === dueAt.getTime();
-        if (!runs?.succeeded && !reported) {
+        if (!succeeded && !reported) {
           missed.push({ type, id: job.id, due_at: dueAt.toISOString() });
           const repo = job instanceof BackupJob ? job.repo : job.sourceRepo;
           const hostId = job instanceof BackupJob ? (job.host?.id ?? null) : (job.destHost?.id ?? null);
@@ -187,8 +196,8 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
         // Its next due time, from Temporal; a failure here is tried again at the next check, without telling the miss twice.
         await resync().catch((error: unknown) => log.error({ err: error }, `re-reading the schedule of ${type} job ${job.id} failed`));
       };
-      for (const job of backups) await check('backup', job, 'backup_job_runs', 'true', () => syncBackupSchedule(target, em, job.id, job));
-      for (const job of copies) await check('copy', job, 'operation_runs', "kind = 'copy'", () => syncCopySchedule(target, em, job.id, job));
+      for (const job of backups) await check('backup', job, () => syncBackupSchedule(target, em, job.id, job));
+      for (const job of copies) await check('copy', job, () => syncCopySchedule(target, em, job.id, job));
       // A success after a missed run clears it.
       await em.getConnection().execute(`update backup_jobs j set schedule_missed_at = null where schedule_missed_at is not null
         and exists (select 1 from backup_job_runs r where r.job_id = j.id and r.status = 'success' and r.queued_at >= j.schedule_missed_at)`);

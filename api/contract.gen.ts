@@ -1299,7 +1299,7 @@ export interface paths {
         put?: never;
         /**
          * Run a maintenance pass now
-         * @description In the reference this drained the internal queue inline. Here it starts a maintenance workflow (`maintenance-<runId>`) that immediately refreshes the snapshot catalogue and runtime status of up to `limit` repositories (and indexes new snapshots), instead of waiting for the next scheduled pass. One pass at a time. A repository that cannot be refreshed is a warning of the run (and a `failure` in its `result.repos` entry); the run fails only when every repository failed. `repo_ids` out of the caller's scope are 403 `repo_not_in_scope`, unknown ones 422. Answers 202 with the run (200 if it finishes within `wait`); a dry run answers the `repo_ids` the pass would refresh.
+         * @description In the reference this drained the internal queue inline. Here it starts a maintenance workflow (`maintenance-<runId>`) that immediately refreshes the snapshot catalogue and runtime status of up to `limit` repositories (and indexes new snapshots), instead of waiting for the next scheduled pass. One pass at a time. A repository that cannot be refreshed is a warning of the run (and a `failure` in its `result.repos` entry); the run fails only when every repository failed. `repo_ids` out of the caller's scope (or stored on a host out of it) are 403 `repo_not_in_scope` / `host_not_in_scope`; unknown ones are 422, or 403 to a caller limited to selected repositories (for whom they are out of scope). Answers 202 with the run (200 if it finishes within `wait`); a dry run answers the `repo_ids` the pass would refresh.
          */
         post: operations["processJobs"];
         delete?: never;

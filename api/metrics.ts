@@ -99,7 +99,7 @@ async function storedMetrics(em: EntityManager): Promise<Registry> {
   }
   registry.registerMetric(storedHistogram(
     'bcp_run_duration_seconds',
-    'Time the finished runs recorded took from start to finish, by kind and outcome; runs past run_history_retention_days are deleted.',
+    'Time the finished runs recorded took from start to finish, by kind and outcome; runs past run_history_retention_days are deleted, so its counts can go down: read it with histogram_quantile over its current buckets, not rate().',
     runs.filter((row) => FINISHED.has(row.status) && row.timed > 0).map((row) => ({
       labels: { kind: row.kind, outcome: row.status },
       buckets: RUN_SECONDS_BUCKETS.map((_, i) => row[`le_${i}`]),

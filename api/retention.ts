@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { readSettings } from '../common/settings';
 import { WINDOW_SECONDS } from './auth/rate-limit';
 import { log } from '../common/log';
+import { loggedError } from './middleware/errors';
 
 const EVERY_MS = 10 * 60_000;
 
@@ -25,7 +26,7 @@ export async function purgeExpiredApiRecords(em: EntityManager): Promise<{ logs:
 /** Purges now and every ten minutes until the returned function is called. */
 export function schedulePurges(em: () => EntityManager): () => void {
   const purge = () => {
-    purgeExpiredApiRecords(em()).catch((error: unknown) => log.error({ err: error }, 'purging expired API records failed'));
+    purgeExpiredApiRecords(em()).catch((error: unknown) => log.error({ err: loggedError(error) }, 'purging expired API records failed'));
   };
   purge();
   const timer = setInterval(purge, EVERY_MS);

@@ -58,7 +58,7 @@ export async function startRunWorkflow<W extends Workflow>(
 type WorkflowState = { running: true; progress: Progress } | { running: false; status: string };
 
 /** What Temporal says of an active run's workflow: still running (with restic's last progress), or closed. */
-export async function workflowState(services: Services, run: RunRow): Promise<WorkflowState> {
+export async function workflowState(services: Pick<Services, 'temporal'>, run: RunRow): Promise<WorkflowState> {
   let description;
   try {
     description = await services.temporal.workflow.getHandle(run.workflowId).describe();

@@ -4,6 +4,8 @@ import { applyAllSchedules as reconcileAll } from '../common/schedule-reconcile'
 import type { BackupJob, CopyJob } from '../db/entities';
 import type { Services } from './context';
 import { ApiError } from './errors';
+import { log } from '../common/log';
+import { loggedError } from './middleware/errors';
 
 const unavailable = (what: string) => new ApiError(503, 'temporal_unavailable', `${what} was saved, but its schedule could not be applied in Temporal yet: the worker applies it when it starts, or save it again`);
 
@@ -12,7 +14,7 @@ async function apply(what: string, hasJob: boolean, sync: () => Promise<void>): 
   try {
     await sync();
   } catch (error) {
-    console.error(`syncing the schedule of ${what} failed:`, error);
+    log.error({ err: loggedError(error) }, `syncing the schedule of ${what} failed`);
     // A deleted job's schedule removes itself when it next fires: nothing to redo.
     if (hasJob) throw unavailable(what);
   }

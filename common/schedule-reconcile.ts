@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, CopyJob, CronLogEntry } from '../db/entities';
 import { syncBackupSchedule, syncCopySchedule, type ScheduleTarget } from './backup-schedules';
 import { log } from './log';
-import { backupScheduleId, copyScheduleId, isOurScheduleId, schedulerTaskScheduleId } from './schedule-ids';
+import { backupScheduleId, copyScheduleId, DEFAULT_TASK_QUEUE, isOurScheduleId, schedulerTaskScheduleId } from './schedule-ids';
 import { SCHEDULER_TASKS, type SchedulerTaskKey } from './scheduler-tasks';
 import { syncTaskSchedule, taskPlacement } from './task-schedules';
 
@@ -23,6 +23,17 @@ async function wantedScheduleIds(em: EntityManager, taskQueue: string): Promise<
     if ((await taskPlacement(em, key)).enabled) wanted.add(schedulerTaskScheduleId(key, taskQueue));
   }
   return wanted;
+}
+
+/**
+ * A schedule made before ids carried the task queue (`backup-job-schedule-3` of a deployment on
+ * another queue than the default): its runs go to this queue, and its successor has our id now.
+ */
+async function isLegacyOfOurs(target: ScheduleTarget, scheduleId: string): Promise<boolean> {
+  const { taskQueue } = target.temporalConfig;
+  if (taskQueue === DEFAULT_TASK_QUEUE || !isOurScheduleId(scheduleId, DEFAULT_TASK_QUEUE)) return false;
+  const { action } = await target.temporal.schedule.getHandle(scheduleId).describe();
+  return action.type === 'startWorkflow' && action.taskQueue === taskQueue;
 }
 
 /**
@@ -51,6 +62,7 @@ export async function reconcileSchedules(target: ScheduleTarget, em: EntityManag
   const wanted = await wantedScheduleIds(em, taskQueue);
   for await (const schedule of target.temporal.schedule.list()) {
     if (isOurScheduleId(schedule.scheduleId, taskQueue) && !wanted.has(schedule.scheduleId)) orphans.push(schedule.scheduleId);
+    else if (await isLegacyOfOurs(target, schedule.scheduleId)) orphans.push(schedule.scheduleId);
   }
   // Asked again: a job enabled through the API meanwhile keeps the schedule it just got.
   const stillWanted = orphans.length > 0 ? await wantedScheduleIds(em.fork(), taskQueue) : wanted;

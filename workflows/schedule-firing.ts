@@ -9,9 +9,10 @@ const scheduler = proxyActivities<Activities>(RECORD_OPTIONS);
 
 /** How long a buffered firing waits for the run in its way before it is skipped after all. */
 const BUFFER_LIMIT_MS = 24 * 60 * 60 * 1000;
-// Polls back off from 10 s to 5 min: a day of waiting stays a few hundred events of history.
+// Polls back off from 10 s to a minute: the buffered run starts within a minute of the way being
+// clear, and a day of waiting stays well under Temporal's history limit (about 1,500 polls).
 const FIRST_POLL_MS = 10_000;
-const LONGEST_POLL_MS = 5 * 60_000;
+const LONGEST_POLL_MS = 60_000;
 
 type Started = Extract<FiringClaim, { kind: 'started' }>;
 

@@ -1,3 +1,4 @@
+import { log } from '../../common/log';
 import { raw, type EntityManager, type FilterQuery, type Knex } from '@mikro-orm/postgresql';
 import { WorkflowFailedError } from '@temporalio/client';
 import { temporal as proto, type google } from '@temporalio/proto';
@@ -227,7 +228,7 @@ export async function getWorkerStatus(ctx: ApiContext): Promise<void> {
       }),
     ));
   } catch (error) {
-    console.error(`describing task queue ${taskQueue} failed:`, error);
+    log.error({ err: error }, `describing task queue ${taskQueue} failed`);
     throw new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable');
   }
   const fresh = (pollers: proto.api.taskqueue.v1.IPollerInfo[]) => pollers.some((p) => (timestampDate(p.lastAccessTime)?.getTime() ?? 0) > Date.now() - POLLER_FRESH_MS);
@@ -268,7 +269,7 @@ async function passRepositories(ctx: ApiContext, body: RequestBody<'processJobs'
       // A repository stored on a host (sftp:) is out of reach with that host, as in GET /repos.
       ...(hostIds ? { $or: [{ sshHost: null }, { sshHost: hostIds }] } : {}),
     };
-  const repos = await ctx.state.em.find(Repo, where, { fields: ['id', 'snapshotsRefreshedAt', 'sshHost'], orderBy: { snapshotsRefreshedAt: 'asc nulls first', id: 'asc' } });
+  const repos = await ctx.state.em.find(Repo, where, { fields: ['id', 'snapshotsRefreshedAt'], orderBy: { snapshotsRefreshedAt: 'asc nulls first', id: 'asc' } });
   const missing = (asked ?? []).filter((id) => !repos.some((repo) => repo.id === id));
   if (missing.length > 0) throw invalidField('repo_ids', `repository ${missing.join(', ')} does not exist`);
   return repos.slice(0, limit).map((repo) => repo.id);

@@ -1,5 +1,6 @@
 import type { Middleware, ParameterizedContext } from 'koa';
 import { log } from '../../common/log';
+import { loggedError } from './errors';
 import type { ApiState, Services } from '../context';
 
 const clip = (text: string | undefined, length: number) => (text ? text.slice(0, length) : null);
@@ -34,7 +35,7 @@ export function auditLog(services: Pick<Services, 'orm'>): Middleware<ApiState> 
         );
       } catch (failure) {
         // The response still goes out; the operator sees the lost entry in the log.
-        log.error({ err: failure, method: ctx.method, route: endpoint }, 'audit entry not written');
+        log.error({ err: loggedError(failure), method: ctx.method, route: endpoint }, 'audit entry not written');
       }
     }
   };

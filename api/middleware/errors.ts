@@ -13,8 +13,10 @@ import { routeOf } from './audit-log';
  */
 export function loggedError(error: unknown): unknown {
   if (!(error instanceof DriverException)) return error;
-  const { constraint } = error as DriverException & { constraint?: string };
-  return { name: error.name, code: error.code, ...(constraint ? { constraint } : {}) };
+  // Where it failed, without the message (the SQL with its values): the stack's frames and the server's labels.
+  const fields = error as DriverException & Partial<Record<'constraint' | 'table' | 'column' | 'routine', string>>;
+  const labels = Object.fromEntries((['constraint', 'table', 'column', 'routine'] as const).filter((key) => fields[key]).map((key) => [key, fields[key]]));
+  return { name: error.name, code: error.code, ...labels, stack: error.stack?.split('\n').filter((line) => line.trimStart().startsWith('at ')).join('\n') };
 }
 
 /** Turns thrown errors into envelopes: ApiError keeps its status and code; anything else is a bare 500. */

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
-import { backupScheduleId, isOurScheduleId } from '../../common/schedule-ids';
+import { backupScheduleId, copyScheduleId, isOurScheduleId } from '../../common/schedule-ids';
 import { reconcileSchedules } from '../../common/schedule-reconcile';
 import { expectError, expectFieldError, unique } from '../support/expectations';
 import { startHarness, type Harness } from '../support/harness';
@@ -160,6 +160,27 @@ describe('the overlap policy, when a run of the job is still going', () => {
   });
 });
 
+test('a copy run lost with its workflow is closed as such and does not block its job\u2019s firings', async () => {
+  // A copy needs something to copy.
+  const job = (await h.api.post('/backup-jobs', { name: `src-${unique()}`, repo_id: repoId, source_paths: [await source()] })).body.data;
+  expect((await h.api.post(`/backup-jobs/${job.id}/run?wait=60`)).body.data.status).toBe('success');
+  const copy = (await h.api.post('/copy-jobs', {
+    name: `copy-${unique()}`, source_repo_id: repoId, dest_path: join(dir, `copy-${unique()}`), dest_password: 'pw', init_destination: true, schedule_enabled: true,
+  })).body.data;
+  const [lost] = await h.sql<{ id: string }>(
+    "insert into operation_runs (id, kind, trigger, job_id, repo_id, status, workflow_id, queued_at, params) values (gen_random_uuid(), 'copy', 'api', ?, ?, 'running', ?, now() - interval '1 hour', '{}') returning id",
+    [copy.id, repoId, `copy-gone-${unique()}`],
+  );
+  await h.sql('update copy_jobs set last_status = ?, last_run_id = ? where id = ?', ['running', lost?.id, copy.id]);
+  await h.services.temporal.schedule.getHandle(copyScheduleId(copy.id, h.config.temporal.taskQueue)).trigger();
+  const entry = await waitFor(async () => (await cronLog('&job_type=copy')).find((e) => e.job_id === copy.id && e.status === 'success'), 'the scheduled copy', 90_000);
+  const runs = (await h.api.get(`/repos/${repoId}/runs?kind=copy&per_page=200`)).body.data as { id: string; status: string; failure: { code: string } | null }[];
+  expect(runs.find((r) => r.id === lost?.id)).toMatchObject({ status: 'failed', failure: { code: 'workflow_lost' } });
+  expect(runs.find((r) => r.id === entry.run_id)).toMatchObject({ status: 'success' });
+  await h.api.delete(`/copy-jobs/${copy.id}`);
+  await h.api.delete(`/backup-jobs/${job.id}`);
+});
+
 test('reconciliation restores a missing schedule, removes an orphan, makes no duplicate, and is logged', async () => {
   const job = (await h.api.post('/backup-jobs', { name: `rec-${unique()}`, repo_id: repoId, source_paths: ['/srv'], schedule_enabled: true, schedule_hour: 6 })).body.data;
   await scheduleOf(job.id).delete(); // lost out of band
@@ -175,9 +196,16 @@ test('reconciliation restores a missing schedule, removes an orphan, makes no du
     action: { type: 'startWorkflow', workflowType: 'scheduledBackupRun', args: [{ jobId: orphanId }], taskQueue: 'someone-else' },
   });
 
+  // One made before ids carried the task queue, for this deployment's queue: its successor has our id.
+  const legacyId = `backup-job-schedule-${job.id}`;
+  await h.services.temporal.schedule.create({
+    scheduleId: legacyId, spec: { intervals: [{ every: '1 day' }] },
+    action: { type: 'startWorkflow', workflowType: 'scheduledBackupRun', args: [{ jobId: job.id }], taskQueue: temporalConfig.taskQueue },
+  });
+
   const first = await reconcileSchedules(target(), h.services.orm.em.fork());
   expect(first.failed).toEqual([]);
-  expect(first.removed).toEqual([idOf(orphanId)]);
+  expect(first.removed.sort()).toEqual([idOf(orphanId), legacyId].sort());
   expect((await scheduleOf(job.id).describe()).info.nextActionTimes[0]?.getUTCHours()).toBe(6);
   await expect(h.services.temporal.schedule.getHandle(idOf(orphanId)).describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
   await foreign.describe();

@@ -12,15 +12,17 @@ describe('loggedError', () => {
     });
   }
 
-  test('of a database error, only its name, code and constraint', () => {
+  test('of a database error, where it failed (name, code, constraint, table, stack frames) but not its message', () => {
     const error = new UniqueConstraintViolationException(pgError({ code: '23505', constraint: 'users_username_unique' }));
-    const logged = loggedError(error);
-    expect(logged).toEqual({ name: 'UniqueConstraintViolationException', code: '23505', constraint: 'users_username_unique' });
+    const logged = loggedError(error) as Record<string, string>;
+    expect(logged).toEqual({ name: 'UniqueConstraintViolationException', code: '23505', constraint: 'users_username_unique', table: 'users', stack: expect.stringMatching(/^\s*at /) });
     expect(JSON.stringify(logged)).not.toContain(HASH);
+    expect(logged.stack).not.toContain('insert into');
   });
 
   test('no constraint field when the error names none', () => {
-    expect(loggedError(new NotNullConstraintViolationException(pgError({ code: '23502' })))).toEqual({ name: 'NotNullConstraintViolationException', code: '23502' });
+    expect(loggedError(new NotNullConstraintViolationException(pgError({ code: '23502' })))).toMatchObject({ name: 'NotNullConstraintViolationException', code: '23502' });
+    expect(loggedError(new NotNullConstraintViolationException(pgError({ code: '23502' })))).not.toHaveProperty('constraint');
   });
 
   test('any other error is logged whole', () => {
