@@ -17,4 +17,5 @@ ENV NODE_ENV=production \
     API_HOST=0.0.0.0 \
     API_PORT=8080
 EXPOSE 8080
-CMD ["node_modules/.bin/tsx", "api/server.ts"]
+# Node with tsx's loader as PID 1: SIGTERM reaches the process itself, which drains before it exits.
+CMD ["node", "--import", "tsx", "api/server.ts"]

@@ -6,6 +6,7 @@ import { log } from '../common/log';
 import { readSettings } from '../common/settings';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Repo } from '../db/entities';
 import type { CronJobType, CronStatus } from '../db/entities/cron-log-entry';
+import type { RunTrigger } from '../db/entities/run-lifecycle';
 import type { ActivityDeps } from './deps';
 import { closeCopyJobOf, closeIfLost } from './lost-runs';
 import { closeJobOf } from '../api/backup-runs';
@@ -68,7 +69,7 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
     },
 
     /** A check run of one repository for the integrity task; null when a check of it is in flight already. */
-    async claimRepositoryCheck({ repoId, taskWorkflowId }: { repoId: number; taskWorkflowId: string }): Promise<{ runId: string; workflowId: string } | null> {
+    async claimRepositoryCheck({ repoId, taskWorkflowId, trigger }: { repoId: number; taskWorkflowId: string; trigger: RunTrigger }): Promise<{ runId: string; workflowId: string } | null> {
       const em = orm.em.fork();
       // The task's workflow id makes the claim idempotent across activity retries.
       const workflowIdPrefix = `repo-check-${repoId}`;
@@ -76,7 +77,7 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
       if (existing) return { runId: existing.id, workflowId: existing.workflowId };
       const id = randomUUID();
       em.create(OperationRun, {
-        id, kind: 'repo_check', repoId, trigger: 'schedule', workflowId: `${workflowIdPrefix}-${id}`,
+        id, kind: 'repo_check', repoId, trigger, workflowId: `${workflowIdPrefix}-${id}`,
         params: { read_data: false, read_data_subset: null, task_workflow_id: taskWorkflowId },
       });
       try {

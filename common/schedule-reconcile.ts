@@ -44,10 +44,11 @@ async function isLegacyOfOurs(target: ScheduleTarget, scheduleId: string): Promi
  */
 export async function reconcileSchedules(target: ScheduleTarget, em: EntityManager): Promise<Reconciliation> {
   const outcome: Reconciliation = { applied: 0, removed: [], failed: [] };
-  const attempt = async (what: string, sync: () => Promise<void>) => {
+  // Counted: the schedules that exist once applied (a disabled task's is removed instead).
+  const attempt = async (what: string, sync: () => Promise<void>, counts = true) => {
     try {
       await sync();
-      outcome.applied += 1;
+      if (counts) outcome.applied += 1;
     } catch (error) {
       log.error({ err: error }, `applying the schedule of ${what} failed`);
       outcome.failed.push(what);
@@ -55,7 +56,9 @@ export async function reconcileSchedules(target: ScheduleTarget, em: EntityManag
   };
   for (const job of await em.find(BackupJob, { scheduleEnabled: true })) await attempt(`backup job ${job.id}`, () => syncBackupSchedule(target, em, job.id, job));
   for (const job of await em.find(CopyJob, { scheduleEnabled: true })) await attempt(`copy job ${job.id}`, () => syncCopySchedule(target, em, job.id, job));
-  for (const key of Object.keys(SCHEDULER_TASKS) as SchedulerTaskKey[]) await attempt(`task ${key}`, () => syncTaskSchedule(target, em, key));
+  for (const key of Object.keys(SCHEDULER_TASKS) as SchedulerTaskKey[]) {
+    await attempt(`task ${key}`, () => syncTaskSchedule(target, em, key), (await taskPlacement(em, key)).enabled);
+  }
 
   const { taskQueue } = target.temporalConfig;
   const orphans: string[] = [];

@@ -47,7 +47,9 @@ if (installed === null || (lock !== null && installed < lock) || !fs.existsSync(
   }
 }
 
-const child = spawn(tsx, [scripts[command], ...args], { cwd: root, stdio: 'inherit' });
+// Node with tsx's loader, not the tsx CLI: the CLI relays signals and SIGKILLs a child that does
+// not acknowledge one within 60 ms, which would cut an orderly shutdown short on a busy machine.
+const child = spawn(process.execPath, ['--import', 'tsx', scripts[command], ...args], { cwd: root, stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     // The child may have had it already from the terminal; it de-duplicates.
@@ -55,7 +57,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 child.on('error', (err) => {
-  console.error(`[bootstrap] cannot run ${tsx}: ${err.message}`);
+  console.error(`[bootstrap] cannot run ${scripts[command]} with tsx: ${err.message}`);
   process.exit(1);
 });
 child.on('exit', (code, signal) => {

@@ -13,7 +13,7 @@ import { SecretBox } from '../db/secret-box';
 import { verifySecretKey } from '../db/secret-key-check';
 import { migrateUp } from '../db/migrate';
 import { header, info, redactUrl } from './lib/log';
-import { DATA_DIR, PROJECT_ROOT, nodeBin } from './lib/paths';
+import { DATA_DIR, PROJECT_ROOT } from './lib/paths';
 import { isPortFree } from './lib/ports';
 import { resolvePostgres } from './lib/postgres';
 import { startProcess, type ManagedProcess } from './lib/processes';
@@ -25,7 +25,7 @@ const LOG_DIR = path.join(DATA_DIR, 'logs');
 // ---------------------------------------------------------------------------------------
 // Shutdown: a stack of stop functions, run last-in first-out (API + worker, then Temporal,
 // then Postgres). The first SIGINT/SIGTERM stops in order; one arriving more than 3 s later
-// (a second Ctrl-C; npm, bootstrap and tsx may relay the first one several times) kills.
+// (a second Ctrl-C; npm and bootstrap may relay the first one several times) kills.
 // ---------------------------------------------------------------------------------------
 
 const stopStack: { name: string; stop: () => Promise<void> }[] = [];
@@ -196,7 +196,6 @@ async function main(): Promise<void> {
   if (temporal.uiUrl) childEnv.TEMPORAL_UI_URL = temporal.uiUrl;
   else delete childEnv.TEMPORAL_UI_URL;
 
-  const tsx = nodeBin('tsx');
   onStop('API and worker', async () => {
     await Promise.all(children.map((c) => c.stop()));
   });
@@ -207,8 +206,9 @@ async function main(): Promise<void> {
     await step(
       startProcess({
         name,
-        command: tsx,
-        args: [entry],
+        // Node with tsx's loader: the tsx CLI could SIGKILL a worker still draining (see bootstrap.mjs).
+        command: process.execPath,
+        args: ['--import', 'tsx', entry],
         env: childEnv,
         cwd: PROJECT_ROOT,
         echoPrefix: `[${name}]`,

@@ -1,5 +1,6 @@
 import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { RunTrigger } from '../db/entities/run-lifecycle';
 import { SCHEDULER_TASKS, type SchedulerTaskKey } from '../common/scheduler-tasks';
 import { RECORD_OPTIONS } from './activity-options';
 import { describeFailure, runFailure } from './failures';
@@ -12,14 +13,14 @@ const maintenance = proxyActivities<Activities>({ startToCloseTimeout: '2 hours'
 
 type TaskResult = Record<string, unknown>;
 
-/** A check of every repository, one at a time, each a check run of its own (`repo-check-<repoId>-<runId>`). */
-async function checkAllRepositories(): Promise<TaskResult> {
+/** A check of every repository, one at a time, each a check run of its own (`repo-check-<repoId>-<runId>`) triggered as the task was. */
+async function checkAllRepositories(trigger: RunTrigger): Promise<TaskResult> {
   const { workflowId } = workflowInfo();
   const failed: { id: number; name: string; error: string }[] = [];
   const skipped: number[] = [];
   let checked = 0;
   for (const repo of await records.listRepositoriesToCheck()) {
-    const run = await records.claimRepositoryCheck({ repoId: repo.id, taskWorkflowId: workflowId });
+    const run = await records.claimRepositoryCheck({ repoId: repo.id, taskWorkflowId: workflowId, trigger });
     if (!run) {
       skipped.push(repo.id); // a check of it is already running
       continue;
@@ -38,15 +39,17 @@ async function checkAllRepositories(): Promise<TaskResult> {
   return { checked, failed, skipped };
 }
 
-const TASKS: Record<SchedulerTaskKey, () => Promise<TaskResult>> = {
+const TASKS: Record<SchedulerTaskKey, (trigger: RunTrigger) => Promise<TaskResult>> = {
   integrity_check: checkAllRepositories,
   weekly_report: () => maintenance.sendWeeklyReport(),
   db_vacuum: () => maintenance.applyDataRetention(),
   absence_check: () => maintenance.detectAbsences(),
 };
 
+const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
 const SUMMARIES: Record<SchedulerTaskKey, (result: TaskResult) => string> = {
-  integrity_check: (r) => `${String(r.checked)} repositories checked, ${(r.failed as unknown[]).length} failed, ${(r.skipped as unknown[]).length} skipped (a check already running)`,
+  integrity_check: (r) => `${count(Number(r.checked), 'repository', 'repositories')} checked, ${(r.failed as unknown[]).length} failed, ${(r.skipped as unknown[]).length} skipped (a check already running)`,
   weekly_report: (r) => `report of ${String(r.period_start)} to ${String(r.period_end)} sent`,
   db_vacuum: (r) => `deleted past retention: ${Object.entries(r).map(([table, n]) => `${table} ${String(n)}`).join(', ')}; database vacuumed`,
   absence_check: (r) => `${String(r.checked)} overdue jobs looked at, ${(r.missed as unknown[]).length} missed`,
@@ -58,14 +61,14 @@ const SUMMARIES: Record<SchedulerTaskKey, (result: TaskResult) => string> = {
  * 2. do the task (an integrity check that finds a damaged repository fails);
  * 3. record the outcome on the run and in the cron log.
  */
-export async function schedulerTask({ runId, key }: { runId: string; key: SchedulerTaskKey }): Promise<TaskResult> {
+export async function schedulerTask({ runId, key, trigger = 'api' }: { runId: string; key: SchedulerTaskKey; trigger?: RunTrigger }): Promise<TaskResult> {
   const { workflowId } = workflowInfo();
   const log = (status: 'success' | 'failed', output: string) =>
     records.recordCronOutcome({ jobType: SCHEDULER_TASKS[key].cronType, jobId: null, repoId: null, hostId: null, status, output, runId, workflowId });
   await records.markOperationStarted({ runId });
   let result: TaskResult;
   try {
-    result = await TASKS[key]();
+    result = await TASKS[key](trigger);
   } catch (error) {
     const failure = describeFailure(error);
     await records.recordOperationFailed({ runId, ...failure });
@@ -95,5 +98,5 @@ export async function scheduledSchedulerTask({ key }: { key: SchedulerTaskKey })
     });
     return null;
   }
-  return schedulerTask({ runId: claim.runId, key });
+  return schedulerTask({ runId: claim.runId, key, trigger: 'schedule' });
 }

@@ -85,13 +85,17 @@ export async function resolveTemporal(options: ResolveTemporalOptions): Promise<
   }
 
   const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
+  const dbFile = options.dbFile ?? path.join(DATA_DIR, 'temporal', 'temporal.db');
+  if (options.persistent) {
+    const running = await adoptRunningServer(dbFile, namespace);
+    if (running) return running;
+  }
   const cli = await ensureTemporalCli();
   const preferDefaults = options.preferDefaultPorts ?? options.persistent;
   const port = preferDefaults ? await preferredOrFreePort(HOST, 7233) : await freePort(HOST);
   const args = ['server', 'start-dev', '--ip', HOST, '--port', String(port), '--namespace', namespace, '--log-level', 'warn'];
   let uiUrl: string | null = null;
   if (options.persistent) {
-    const dbFile = options.dbFile ?? path.join(DATA_DIR, 'temporal', 'temporal.db');
     await fsp.mkdir(path.dirname(dbFile), { recursive: true });
     let uiPort = options.uiPort ?? (preferDefaults ? await preferredOrFreePort(HOST, 8233) : await freePort(HOST));
     if (uiPort === port) uiPort = await freePort(HOST);
@@ -116,5 +120,53 @@ export async function resolveTemporal(options: ResolveTemporalOptions): Promise<
     await server.stop();
     throw new Error(`${(err as Error).message}; see ${logFile}`);
   }
-  return { address, namespace, uiUrl, stop: () => server.stop(), source: 'dev-server' };
+  if (!options.persistent) return { address, namespace, uiUrl, stop: () => server.stop(), source: 'dev-server' };
+  await fsp.writeFile(serverFileOf(dbFile), JSON.stringify({ pid: server.pid, address, uiUrl } satisfies ServerFile));
+  return { address, namespace, uiUrl, stop: () => stopAndForget(dbFile, () => server.stop()), source: 'dev-server' };
+}
+
+/** Which dev server serves a state file: two servers on one SQLite file would corrupt it. */
+interface ServerFile {
+  pid: number;
+  address: string;
+  uiUrl: string | null;
+}
+
+const serverFileOf = (dbFile: string) => `${dbFile}.server.json`;
+
+async function stopAndForget(dbFile: string, stop: () => Promise<void>): Promise<void> {
+  await stop();
+  await fsp.rm(serverFileOf(dbFile), { force: true });
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * A dev server of ours still running on this state file (left behind by a start that was
+ * killed) is taken over, never joined by a second one; stopping it then works as for our own.
+ */
+async function adoptRunningServer(dbFile: string, namespace: string): Promise<ResolvedTemporal | null> {
+  const recorded = await fsp.readFile(serverFileOf(dbFile), 'utf8').then((text) => JSON.parse(text) as ServerFile, () => null);
+  // After a reboot the pid may be someone else's: only a live `temporal server` counts.
+  const command = recorded && alive(recorded.pid) ? await fsp.readFile(`/proc/${recorded.pid}/cmdline`, 'utf8').catch(() => '') : '';
+  if (!recorded || !command.includes('server\0start-dev')) return null;
+  try {
+    await waitForTemporal(recorded.address, namespace, 10_000);
+  } catch (err) {
+    throw new Error(`a Temporal dev server (pid ${recorded.pid}) holds ${dbFile} but does not answer at ${recorded.address}: stop it first (${(err as Error).message})`);
+  }
+  info(`taking over the Temporal dev server already running on ${recorded.address} (pid ${recorded.pid}, left by an earlier start)`);
+  const stop = async () => {
+    process.kill(recorded.pid, 'SIGTERM');
+    for (let waited = 0; alive(recorded.pid) && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    if (alive(recorded.pid)) process.kill(recorded.pid, 'SIGKILL');
+  };
+  return { address: recorded.address, namespace, uiUrl: recorded.uiUrl, stop: () => stopAndForget(dbFile, stop), source: 'dev-server' };
 }

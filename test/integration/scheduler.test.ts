@@ -316,7 +316,7 @@ describe('the global tasks', () => {
     expect(run.result).toMatchObject({ checked: 2, failed: [], skipped: [] });
     for (const id of [repoId, second]) {
       const checks = (await h.api.get(`/repos/${id}/runs?kind=repo_check`)).body.data as { status: string; trigger: string }[];
-      expect(checks[0]).toMatchObject({ status: 'success', trigger: 'schedule' });
+      expect(checks[0]).toMatchObject({ status: 'success', trigger: 'api' }); // as the task run was
     }
     expect((await cronLog('&job_type=auto_check'))[0]).toMatchObject({ status: 'success', run_id: run.id, output: '2 repositories checked, 0 failed, 0 skipped (a check already running)' });
     await h.api.delete(`/repos/${second}`);
