@@ -41,6 +41,8 @@ async function server(name: string, script: string, env: Record<string, string>)
     args: [script],
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env, API_PORT: String(port), API_HOST: '127.0.0.1' } as Record<string, string>,
+    // The servers log as in production (an access line per request), to a file: the figures stay readable.
+    logFile: join(tmpdir(), `bcp-bench-${name.replace(/\W+/g, '-')}.log`),
   });
   await waitForPort('127.0.0.1', port, 60_000);
   return { process: child, port };
