@@ -1,4 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { markLost, workflowState, type OnLost } from '../api/runs';
 import { BackupJobRun, CopyJob, OperationRun } from '../db/entities';
@@ -24,4 +24,26 @@ export async function closeIfLost<T extends BackupJobRun | OperationRun>(
   if (state.running) return active.id;
   await markLost(em, active instanceof BackupJobRun ? BackupJobRun : OperationRun, active, state.status, onLost?.(active));
   return null;
+}
+
+/**
+ * Records a new run, unless the run in its way (the database admits one active run per job or
+ * task) is still going: then that run's id. A run in the way whose workflow is gone is closed
+ * first, and the new one recorded after all.
+ */
+export async function insertRunUnlessBusy<T extends BackupJobRun | OperationRun>(
+  temporal: Client,
+  em: EntityManager,
+  run: { insert: () => Promise<void>; inTheWay: () => Promise<T | null>; onLost?: (lost: T) => OnLost },
+): Promise<string | null> {
+  try {
+    await run.insert();
+    return null;
+  } catch (error) {
+    if (!(error instanceof UniqueConstraintViolationException)) throw error;
+  }
+  em.clear();
+  const active = await closeIfLost(temporal, em, await run.inTheWay(), run.onLost);
+  if (!active) await run.insert();
+  return active;
 }

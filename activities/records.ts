@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { closeJobOf } from '../api/backup-runs';
 import { backupScheduleId, copyScheduleId } from '../common/schedule-ids';
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ScheduleOverlap } from '../db/entities/job-schedule';
 import type { ActivityDeps } from './deps';
-import { closeCopyJobOf, closeIfLost } from './lost-runs';
+import { closeCopyJobOf, insertRunUnlessBusy } from './lost-runs';
 
 export interface RunSucceeded {
   runId: string;
@@ -134,21 +134,16 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
         await removeOrphanSchedule(backupScheduleId(jobId, temporalConfig.taskQueue));
         return { kind: 'gone' };
       }
-      const insert = async () => {
-        em.create(BackupJobRun, { id: randomUUID(), jobId, repoId: job.repo.id, hostId: job.host?.id ?? null, workflowId, trigger: 'schedule' });
-        await em.flush();
-      };
-      try {
-        await insert();
-      } catch (error) {
-        if (!(error instanceof UniqueConstraintViolationException)) throw error;
-        em.clear();
-        // The run in the way: still going (this firing waits or is skipped), or lost with its workflow (closed, then this one runs).
-        const inTheWay = await em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } });
-        const active = await closeIfLost(temporal, em, inTheWay, (run) => closeJobOf(em, run));
-        if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.repo.id, hostId: job.host?.id ?? null };
-        await insert();
-      }
+      // The run in the way: still going (this firing waits or is skipped), or lost with its workflow (closed, then this one runs).
+      const active = await insertRunUnlessBusy(temporal, em, {
+        insert: async () => {
+          em.create(BackupJobRun, { id: randomUUID(), jobId, repoId: job.repo.id, hostId: job.host?.id ?? null, workflowId, trigger: 'schedule' });
+          await em.flush();
+        },
+        inTheWay: () => em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } }),
+        onLost: (lost) => closeJobOf(em, lost),
+      });
+      if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.repo.id, hostId: job.host?.id ?? null };
       const run = await em.findOneOrFail(BackupJobRun, { workflowId });
       return { kind: 'started', runId: run.id, repoId: run.repoId, hostId: run.hostId, jobName: job.name };
     },
@@ -164,22 +159,16 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
         return { kind: 'gone' };
       }
       const hostId = job.destHost?.id ?? null;
-      const insert = async () => {
-        const run = em.create(OperationRun, { id: randomUUID(), kind: 'copy', trigger: 'schedule', jobId, repoId: job.sourceRepo.id, workflowId, params: { snapshot_id: null } });
-        await em.flush();
-        return run;
-      };
-      let run: OperationRun;
-      try {
-        run = await insert();
-      } catch (error) {
-        if (!(error instanceof UniqueConstraintViolationException)) throw error;
-        em.clear();
-        const inTheWay = await em.findOne(OperationRun, { kind: 'copy', jobId, status: { $in: ['queued', 'running'] } });
-        const active = await closeIfLost(temporal, em, inTheWay, (lost) => closeCopyJobOf(em, lost));
-        if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.sourceRepo.id, hostId };
-        run = await insert();
-      }
+      const active = await insertRunUnlessBusy(temporal, em, {
+        insert: async () => {
+          em.create(OperationRun, { id: randomUUID(), kind: 'copy', trigger: 'schedule', jobId, repoId: job.sourceRepo.id, workflowId, params: { snapshot_id: null } });
+          await em.flush();
+        },
+        inTheWay: () => em.findOne(OperationRun, { kind: 'copy', jobId, status: { $in: ['queued', 'running'] } }),
+        onLost: (lost) => closeCopyJobOf(em, lost),
+      });
+      if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.sourceRepo.id, hostId };
+      const run = await em.findOneOrFail(OperationRun, { workflowId });
       return { kind: 'started', runId: run.id, repoId: job.sourceRepo.id, hostId, jobName: job.name };
     },
 

@@ -8,7 +8,7 @@ import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Repo } fro
 import type { CronJobType, CronStatus } from '../db/entities/cron-log-entry';
 import type { RunTrigger } from '../db/entities/run-lifecycle';
 import type { ActivityDeps } from './deps';
-import { closeCopyJobOf, closeIfLost } from './lost-runs';
+import { closeCopyJobOf, closeIfLost, insertRunUnlessBusy } from './lost-runs';
 import { closeJobOf } from '../api/backup-runs';
 
 export interface CronOutcome {
@@ -47,20 +47,14 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
       const em = orm.em.fork();
       const existing = await em.findOne(OperationRun, { workflowId });
       if (existing) return { runId: existing.id };
-      const insert = async () => {
-        em.create(OperationRun, { id: randomUUID(), kind: 'scheduler_task', taskKey: key, trigger: 'schedule', workflowId, params: {} });
-        await em.flush();
-      };
-      try {
-        await insert();
-      } catch (error) {
-        if (!(error instanceof UniqueConstraintViolationException)) throw error;
-        em.clear();
-        const inTheWay = await em.findOne(OperationRun, { kind: 'scheduler_task', taskKey: key, status: { $in: ['queued', 'running'] } });
-        const active = await closeIfLost(temporal, em, inTheWay);
-        if (active) return { busy: active };
-        await insert();
-      }
+      const active = await insertRunUnlessBusy(temporal, em, {
+        insert: async () => {
+          em.create(OperationRun, { id: randomUUID(), kind: 'scheduler_task', taskKey: key, trigger: 'schedule', workflowId, params: {} });
+          await em.flush();
+        },
+        inTheWay: () => em.findOne(OperationRun, { kind: 'scheduler_task', taskKey: key, status: { $in: ['queued', 'running'] } }),
+      });
+      if (active) return { busy: active };
       return { runId: (await em.findOneOrFail(OperationRun, { workflowId })).id };
     },
 

@@ -61,15 +61,13 @@ export async function reconcileSchedules(target: ScheduleTarget, em: EntityManag
   }
 
   const { taskQueue } = target.temporalConfig;
-  const orphans: string[] = [];
-  const wanted = await wantedScheduleIds(em, taskQueue);
+  const ours: string[] = [];
   for await (const schedule of target.temporal.schedule.list()) {
-    if (isOurScheduleId(schedule.scheduleId, taskQueue) && !wanted.has(schedule.scheduleId)) orphans.push(schedule.scheduleId);
-    else if (await isLegacyOfOurs(target, schedule.scheduleId)) orphans.push(schedule.scheduleId);
+    if (isOurScheduleId(schedule.scheduleId, taskQueue) || (await isLegacyOfOurs(target, schedule.scheduleId))) ours.push(schedule.scheduleId);
   }
-  // Asked again: a job enabled through the API meanwhile keeps the schedule it just got.
-  const stillWanted = orphans.length > 0 ? await wantedScheduleIds(em.fork(), taskQueue) : wanted;
-  for (const scheduleId of orphans.filter((id) => !stillWanted.has(id))) {
+  // Asked after the listing: a job enabled through the API meanwhile keeps the schedule it just got.
+  const wanted = await wantedScheduleIds(em.fork(), taskQueue);
+  for (const scheduleId of ours.filter((id) => !wanted.has(id))) {
     try {
       await target.temporal.schedule.getHandle(scheduleId).delete();
       outcome.removed.push(scheduleId);
