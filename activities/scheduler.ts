@@ -10,6 +10,7 @@ import type { RunTrigger } from '../db/entities/run-lifecycle';
 import type { ActivityDeps } from './deps';
 import { closeCopyJobOf, closeIfLost, insertRunUnlessBusy } from './lost-runs';
 import { closeJobOf } from '../api/backup-runs';
+import { purgeExpiredApiRecords } from '../api/retention';
 
 export interface CronOutcome {
   jobType: CronJobType;
@@ -118,7 +119,7 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
     /** Rows past their retention deleted, then the database vacuumed and analysed. */
     async applyDataRetention(): Promise<Record<string, number>> {
       const em = orm.em.fork();
-      const settings = await readSettings(em, ['api_log_retention_days', 'api_idempotency_retention_hours', 'run_history_retention_days', 'notification_retention_days']);
+      const settings = await readSettings(em, ['api_log_retention_days', 'run_history_retention_days', 'notification_retention_days']);
       const connection = em.getConnection();
       const days = (n: number) => new Date(Date.now() - n * 24 * 3600_000);
       const runsBefore = days(settings.run_history_retention_days);
@@ -127,10 +128,13 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
         const result = await connection.execute(sql, params, 'run');
         return (result as { affectedRows?: number }).affectedRows ?? 0;
       };
+      // The API purges its own records every few minutes too; the pass counts what was left.
+      const api = await purgeExpiredApiRecords(em);
       const deleted = {
-        api_token_logs: await removed('delete from api_token_logs where created_at < ?', [days(settings.api_log_retention_days)]),
+        api_token_logs: api.logs,
+        idempotency_keys: api.idempotencyKeys,
+        rate_hits: api.rateHits,
         activity_logs: await removed('delete from activity_logs where created_at < ?', [days(settings.api_log_retention_days)]),
-        idempotency_keys: await removed('delete from api_idempotency_keys where created_at < ?', [new Date(Date.now() - settings.api_idempotency_retention_hours * 3600_000)]),
         notifications: await removed('delete from app_notifications where is_read and created_at < ?', [notificationsBefore]),
         notification_log: await removed('delete from notification_log where created_at < ?', [notificationsBefore]),
         // A job keeps its latest run, whatever its age: it is what the job shows.

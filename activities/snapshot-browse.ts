@@ -1,3 +1,4 @@
+import type { components } from '../api/contract.gen';
 import { FailureType } from '../common/failures';
 import { loadRepository, withResticSession, type ResticSession } from './access';
 import type { ActivityDeps } from './deps';
@@ -25,27 +26,8 @@ interface TreeNode {
   subtree?: string;
 }
 
-export interface SnapshotEntry {
-  name: string;
-  /** The exact bytes of the name, base64, when they are not valid UTF-8 (then `name` shows U+FFFD for them). */
-  name_base64?: string;
-  type: string;
-  path: string;
-  path_base64?: string;
-  size?: number;
-  mode?: number;
-  permissions?: string;
-  uid?: number;
-  gid?: number;
-  user?: string;
-  group?: string;
-  inode?: number;
-  links?: number;
-  linktarget?: string;
-  mtime?: string;
-  atime?: string;
-  ctime?: string;
-}
+/** An entry of a directory listing, as the contract shows it. */
+export type SnapshotEntry = components['schemas']['SnapshotFile'];
 
 export interface DirectoryPage {
   entries: SnapshotEntry[];
@@ -79,7 +61,7 @@ function entryOf(node: TreeNode, parent: Buffer): SnapshotEntry {
   const entry: SnapshotEntry = {
     name: name.text,
     ...(name.exact ? {} : { name_base64: nameBytes.toString('base64') }),
-    type: node.type,
+    type: node.type as SnapshotEntry['type'],
     path: path.text,
     ...(path.exact ? {} : { path_base64: pathBytes.toString('base64') }),
   };

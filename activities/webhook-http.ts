@@ -6,6 +6,7 @@ import type { OutboundTarget } from '../common/outbound-target';
 
 export const USER_AGENT = 'Fulgurite-Webhook/1.0 BackupControlPlane/0.1';
 const RESPONSE_KEPT = 4000;
+const MAX_DELAY_S = 3600;
 
 export interface SignedRequest {
   target: OutboundTarget;
@@ -91,4 +92,14 @@ export function postBody(target: OutboundTarget, body: Buffer, extraHeaders: Rec
     });
     outgoing.end(body);
   });
+}
+
+/**
+ * Seconds before attempt `attempt + 1`: the initial delay doubled per attempt, at most an hour,
+ * spread by ±20% so receivers coming back are not hit by every delivery at once; a receiver's
+ * Retry-After wins when it asks for longer.
+ */
+export function retryDelaySeconds(attempt: number, initialSeconds: number, retryAfterSeconds: number | null, random: number): number {
+  const backoff = Math.min(MAX_DELAY_S, initialSeconds * 2 ** (attempt - 1)) * (0.8 + 0.4 * random);
+  return Math.max(backoff, retryAfterSeconds ?? 0);
 }

@@ -12,15 +12,15 @@ import { webhookDelivery, webhookDeliveryWorkflowId } from '../workflows/webhook
 import { RunKindKey } from '../workflows/search-attributes';
 import type { ActivityDeps } from './deps';
 import { notifyEvents } from './notifications';
-import { postSigned } from './webhook-http';
+import { postSigned, retryDelaySeconds } from './webhook-http';
 
 const RELAY_BATCH = 100;
 
-/** What one attempt came to, for the delivery workflow to decide what follows. */
-export type AttemptOutcome =
-  | { outcome: 'delivered'; status: number }
-  | { outcome: 'retry'; status: number; error: string; retryAfterSeconds: number | null }
-  | { outcome: 'stopped'; status: number; error: string };
+/** What one attempt came to, already recorded on the delivery: done, or when to try again. */
+export type AttemptOutcome = { outcome: 'delivered' | 'stopped' | 'failed' } | { outcome: 'retry'; nextAttemptAt: string };
+
+/** How long a delivery keeps trying: from `initialSeconds` apart, doubling, until `until` (ISO). Null: one attempt. */
+export type RetryWindow = { initialSeconds: number; until: string } | null;
 
 export interface DeliveryPolicy {
   once: boolean;
@@ -37,10 +37,11 @@ interface EventRow {
 
 const isDelivered = (status: number, error: string | null) => error === null && status >= 200 && status < 300;
 
-function outcomeOf(status: number, error: string | null, retryAfterSeconds: number | null): AttemptOutcome {
-  if (isDelivered(status, error)) return { outcome: 'delivered', status };
-  if (status === 410) return { outcome: 'stopped', status, error: 'HTTP 410: the webhook was disabled' };
-  return { outcome: 'retry', status, error: error ?? `HTTP ${status}`, retryAfterSeconds };
+/** The outcome a delivery's row already shows (an attempt recorded by a worker that died before answering). */
+function recordedOutcome(delivery: WebhookDelivery): AttemptOutcome {
+  if (delivery.state === 'retrying' && delivery.nextAttemptAt) return { outcome: 'retry', nextAttemptAt: delivery.nextAttemptAt.toISOString() };
+  if (delivery.state === 'delivered') return { outcome: 'delivered' };
+  return { outcome: delivery.status === 410 ? 'stopped' : 'failed' };
 }
 
 /** The outbox relay and the attempts of webhook deliveries. */
@@ -117,19 +118,19 @@ export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
     /**
      * One attempt: the stored body, signed with the webhook's current secret, to the address
      * its URL resolves to now (checked again: it may have been re-pointed). Every attempt is
-     * recorded. A 2xx delivers; 410 Gone disables the webhook; anything else is retried.
+     * recorded with what follows it, in one transaction: a 2xx delivers; 410 Gone disables the
+     * webhook; anything else is given its next attempt time, or fails once the window is over.
      */
-    async attemptDelivery({ deliveryId, attempt }: { deliveryId: number; attempt: number }): Promise<AttemptOutcome> {
+    async attemptDelivery({ deliveryId, attempt, retry }: { deliveryId: number; attempt: number; retry: RetryWindow }): Promise<AttemptOutcome> {
       const em = orm.em.fork();
-      // An activity retried after its attempt was recorded (its worker died just after) sends nothing again.
-      const recorded = await em.findOne(WebhookDeliveryAttempt, { deliveryId, attempt });
-      if (recorded) return outcomeOf(recorded.status, recorded.error, null);
       const delivery = await em.findOne(WebhookDelivery, deliveryId);
-      if (!delivery) return { outcome: 'stopped', status: 0, error: 'the delivery no longer exists' };
+      if (!delivery) return { outcome: 'stopped' };
+      // An activity retried after its attempt was recorded (its worker died just after) sends nothing again.
+      if (await em.findOne(WebhookDeliveryAttempt, { deliveryId, attempt })) return recordedOutcome(delivery);
       const webhook = await em.findOne(Webhook, delivery.webhookId);
       if (!webhook || (!webhook.enabled && !delivery.once)) {
         await em.nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'failed', error: 'the webhook was disabled or deleted', nextAttemptAt: null });
-        return { outcome: 'stopped', status: 0, error: 'the webhook was disabled or deleted' };
+        return { outcome: 'stopped' };
       }
       const settings = await readSettings(em, ['webhook_allow_private_targets', 'webhook_timeout_seconds', 'api_webhook_store_response_body_debug']);
       const attemptedAt = new Date();
@@ -149,16 +150,19 @@ export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
       }
       const delivered = isDelivered(result.status, result.error);
       const gone = result.status === 410;
+      const nextAttemptAt = delivered || gone || !retry ? null : new Date(Date.now() + retryDelaySeconds(attempt, retry.initialSeconds, result.retryAfterSeconds, Math.random()) * 1000);
+      const retrying = nextAttemptAt !== null && nextAttemptAt.getTime() <= Date.parse(retry?.until ?? '');
+      const state = delivered ? 'delivered' : retrying ? 'retrying' : 'failed';
       await em.transactional(async (tx) => {
         tx.create(WebhookDeliveryAttempt, { deliveryId, attempt, attemptedAt, status: result.status, latencyMs: result.latencyMs, error: result.error });
         await tx.nativeUpdate(WebhookDelivery, { id: deliveryId }, {
-          state: delivered ? 'delivered' : gone || delivery.once ? 'failed' : 'retrying',
+          state,
           status: result.status,
           error: result.error,
           response: settings.api_webhook_store_response_body_debug ? result.responseText : null,
           attempts: attempt,
           attemptedAt,
-          nextAttemptAt: null,
+          nextAttemptAt: retrying ? nextAttemptAt : null,
         });
         await tx.nativeUpdate(Webhook, { id: webhook.id }, {
           lastStatus: result.status,
@@ -167,11 +171,8 @@ export function webhookActivities({ orm, secrets, temporal }: ActivityDeps) {
           ...(gone ? { enabled: false } : {}),
         });
       });
-      return outcomeOf(result.status, result.error, result.retryAfterSeconds);
-    },
-
-    async scheduleDeliveryRetry({ deliveryId, at }: { deliveryId: number; at: string }): Promise<void> {
-      await orm.em.fork().nativeUpdate(WebhookDelivery, { id: deliveryId }, { state: 'retrying', nextAttemptAt: new Date(at) });
+      if (retrying) return { outcome: 'retry', nextAttemptAt: (nextAttemptAt as Date).toISOString() };
+      return { outcome: delivered ? 'delivered' : gone ? 'stopped' : 'failed' };
     },
 
     async abandonDelivery({ deliveryId, error }: { deliveryId: number; error?: string }): Promise<void> {

@@ -9,7 +9,7 @@ const EVERY_MS = 10 * 60_000;
 /**
  * Deletes what the API keeps only for a while: audit entries past `api_log_retention_days`,
  * idempotency keys past `api_idempotency_retention_hours`, and rate-limit hits that left their
- * window. Safe to run from every API process at once.
+ * window. Safe to run from every API process at once, and from the data retention task.
  */
 export async function purgeExpiredApiRecords(em: EntityManager): Promise<{ logs: number; idempotencyKeys: number; rateHits: number }> {
   const settings = await readSettings(em, ['api_log_retention_days', 'api_idempotency_retention_hours']);

@@ -29,7 +29,7 @@ export const SCHEDULER_TASKS: Record<SchedulerTaskKey, SchedulerTaskSpec> = {
   },
   db_vacuum: {
     name: 'Data retention and database maintenance',
-    description: 'Deletes audit rows, idempotency keys, read notifications, run history and cron log entries past their retention, then vacuums and analyses the database.',
+    description: 'Deletes audit rows, idempotency keys, rate-limit hits, read notifications, run history and cron log entries past their retention, then vacuums and analyses the database.',
     cronType: 'db_vacuum',
     settings: { enabled: 'maintenance_vacuum_enabled', day: 'maintenance_vacuum_day', hour: 'maintenance_vacuum_hour' },
   },

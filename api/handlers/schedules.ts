@@ -1,4 +1,5 @@
 import { cronExpression, scheduleSummary } from '../../common/backup-schedule';
+import type { FilterQuery } from '@mikro-orm/postgresql';
 import { BackupJob, CopyJob, Host, Repo } from '../../db/entities';
 import { backupScheduleId, copyScheduleId } from '../../common/schedule-ids';
 import { idFilter } from '../auth/resource-scope';
@@ -10,7 +11,18 @@ import type { components } from '../contract.gen';
 import { respond } from '../envelope';
 import { findPage, namesById, pageMeta, pageOf } from '../pagination';
 
-const enabledFilter = (ctx: ApiContext) => (ctx.state.query.enabled === undefined ? undefined : ['1', 'true'].includes(String(ctx.state.query.enabled)));
+/** The jobs a schedule list shows: those on the caller's repositories and hosts (by the job's own fields), and `?enabled=` if given. */
+function scheduleListFilter<T extends object>(ctx: ApiContext, repoField: keyof T & string, hostField: keyof T & string): FilterQuery<T> {
+  const { repos, hosts } = authOf(ctx).resources;
+  const repoIds = idFilter(repos);
+  const hostIds = idFilter(hosts);
+  const { enabled } = ctx.state.query;
+  return {
+    ...(repoIds ? { [repoField]: repoIds } : {}),
+    ...(hostIds ? { [hostField]: hostIds } : {}),
+    ...(enabled !== undefined ? { scheduleEnabled: ['1', 'true'].includes(String(enabled)) } : {}),
+  } as FilterQuery<T>;
+}
 
 const iso = (value: Date | string | null) => (value ? new Date(value).toISOString() : null);
 
@@ -44,16 +56,8 @@ async function scheduleFields(ctx: ApiContext, job: ScheduledJob & Pick<BackupJo
 /** The backup jobs in reach with their schedules, and when Temporal will fire each next. */
 export async function listBackupSchedules(ctx: ApiContext): Promise<void> {
   const { em } = ctx.state;
-  const { repos, hosts } = authOf(ctx).resources;
-  const repoIds = idFilter(repos);
-  const hostIds = idFilter(hosts);
-  const enabled = enabledFilter(ctx);
   const page = pageOf(ctx.state.query);
-  const [jobs, total] = await findPage(em, BackupJob, page, {
-    ...(repoIds ? { repo: repoIds } : {}),
-    ...(hostIds ? { host: hostIds } : {}),
-    ...(enabled !== undefined ? { scheduleEnabled: enabled } : {}),
-  });
+  const [jobs, total] = await findPage(em, BackupJob, page, scheduleListFilter<BackupJob>(ctx, 'repo', 'host'));
   const [repoNames, hostNames, shared] = await Promise.all([namesById(em, Repo, jobs.map((j) => j.repo)), namesById(em, Host, jobs.map((j) => j.host)), scheduleSettings(em)]);
   const views = await Promise.all(jobs.map(async (job): Promise<components['schemas']['BackupSchedule']> => {
     return {
@@ -72,16 +76,8 @@ export async function listBackupSchedules(ctx: ApiContext): Promise<void> {
 /** The copy jobs in reach (as GET /copy-jobs filters them) with their schedules. */
 export async function listCopySchedules(ctx: ApiContext): Promise<void> {
   const { em } = ctx.state;
-  const { repos, hosts } = authOf(ctx).resources;
-  const repoIds = idFilter(repos);
-  const hostIds = idFilter(hosts);
-  const enabled = enabledFilter(ctx);
   const page = pageOf(ctx.state.query);
-  const [jobs, total] = await findPage(em, CopyJob, page, {
-    ...(repoIds ? { sourceRepo: repoIds } : {}),
-    ...(hostIds ? { destHost: hostIds } : {}),
-    ...(enabled !== undefined ? { scheduleEnabled: enabled } : {}),
-  });
+  const [jobs, total] = await findPage(em, CopyJob, page, scheduleListFilter<CopyJob>(ctx, 'sourceRepo', 'destHost'));
   const [repoNames, shared] = await Promise.all([namesById(em, Repo, jobs.map((j) => j.sourceRepo)), scheduleSettings(em)]);
   const views = await Promise.all(jobs.map(async (job): Promise<components['schemas']['CopySchedule']> => {
     return {

@@ -171,6 +171,47 @@ describe('delivery', () => {
     expect(third - second).toBeGreaterThanOrEqual(4000);
   });
 
+  test('a retry that would come after the retry window fails the delivery there and then', async () => {
+    // The receiver asks for two hours; the window is one.
+    const r = await receiver(() => ({ status: 503, headers: { 'Retry-After': '7200' } }));
+    await h.api.put('/settings/webhook_retry_hours', { value: 1 });
+    try {
+      const hook = await webhook(r.url);
+      await createRepo();
+      const [failed] = await waitFor(async () => {
+        const found = await deliveries(hook.id);
+        return found[0]?.state === 'failed' ? found : undefined;
+      }, 'the delivery to fail');
+      expect(failed).toMatchObject({ status: 503, attempts: 1, next_attempt_at: null });
+      expect(r.received).toHaveLength(1);
+    } finally {
+      await h.api.put('/settings/webhook_retry_hours', { value: 72 });
+    }
+  });
+
+  test('a delivery shown retrying says when its next attempt is, and that attempt is not made before', async () => {
+    // Three failures: the waits (about 1, 2 and 4 s) leave time to see the delivery between attempts.
+    const r = await receiver((n) => ({ status: n < 3 ? 500 : 200 }));
+    const hook = await webhook(r.url);
+    await createRepo();
+    const seen: { state: string; next_attempt_at: string | null; attempts: number }[] = [];
+    const [delivered] = await waitFor(async () => {
+      const found = await deliveries(hook.id);
+      if (found[0]) seen.push(found[0]);
+      return found[0]?.state === 'delivered' ? found : undefined;
+    }, 'the delivery', 60_000, 20);
+    const retrying = seen.filter((d) => d.state === 'retrying');
+    expect(retrying.length).toBeGreaterThan(0);
+    expect(seen.filter((d) => d.state !== 'retrying').every((d) => d.next_attempt_at === null)).toBe(true);
+    const attempted = delivered.attempt_log.map((a: { attempted_at: string }) => Date.parse(a.attempted_at));
+    expect(attempted).toHaveLength(4);
+    for (const d of retrying) {
+      expect(d.next_attempt_at).toEqual(expect.any(String));
+      // attempt_log[n] is attempt n + 1: the one this wait was for.
+      expect(attempted[d.attempts]).toBeGreaterThanOrEqual(Date.parse(d.next_attempt_at as string));
+    }
+  });
+
   test('with the debug setting, the response body is kept, even one with a NUL in it', async () => {
     await h.api.put('/settings/api_webhook_store_response_body_debug', { value: true });
     try {

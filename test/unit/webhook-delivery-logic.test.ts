@@ -1,6 +1,5 @@
 import { webhookBody } from '../../common/webhook-body';
-import { retryAfterSeconds, signatureHeaders } from '../../activities/webhook-http';
-import { retryDelaySeconds } from '../../workflows/webhook-delivery';
+import { retryAfterSeconds, retryDelaySeconds, signatureHeaders } from '../../activities/webhook-http';
 import { createHmac } from 'node:crypto';
 
 describe('the webhook body', () => {
