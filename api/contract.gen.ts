@@ -3861,7 +3861,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description `api_disabled`: the API is globally disabled (setting `api_enabled`). */
+        /** @description `api_disabled`: the API is globally disabled (setting `api_enabled`). `temporal_unavailable`: the workflow service cannot be reached. `worker_unavailable`: no worker polls the task queue, for a request that waits for a worker's answer (nothing was started: start a worker, then retry). */
         ServiceUnavailable: {
             headers: {
                 [name: string]: unknown;

@@ -5,6 +5,7 @@ import { FailureType } from '../common/failures';
 import { logFields } from '../common/log';
 import type { Services } from './context';
 import { ApiError } from './errors';
+import { servedByWorker, taskQueuePollers } from './task-queue-pollers';
 
 type StartOptions<W extends Workflow> = Pick<WorkflowStartOptions<W>, 'args' | 'typedSearchAttributes' | 'memo' | 'workflowIdConflictPolicy'> & {
   workflowId: string;
@@ -47,8 +48,9 @@ export function oneOffWorkflowId(prefix: string): string {
 
 /**
  * Runs a short workflow and waits for its result, for requests that answer with it (a host
- * test, a repository init). The work happens on a worker; the API only waits. If no worker
- * finishes it within `waitSeconds`, the request fails with 502 and the workflow times out.
+ * test, a repository init). The work happens on a worker; the API only waits. With no worker
+ * polling the task queue, the request fails at once with 503 and nothing is started; if no
+ * worker finishes it within `waitSeconds`, it fails with 502 and the workflow times out.
  */
 export async function executeWorkflow<W extends Workflow>(
   services: Services,
@@ -56,10 +58,14 @@ export async function executeWorkflow<W extends Workflow>(
   options: StartOptions<W>,
   waitSeconds = 120,
 ): Promise<WorkflowResultType<W>> {
+  const { taskQueue } = services.temporalConfig;
+  if (!servedByWorker(await taskQueuePollers(services, taskQueue))) {
+    throw new ApiError(503, 'worker_unavailable', `no worker is polling task queue ${taskQueue}: start one, then retry`);
+  }
   try {
     return await services.temporal.workflow.execute(workflow, {
       ...(options as WorkflowStartOptions<W>),
-      taskQueue: services.temporalConfig.taskQueue,
+      taskQueue,
       workflowExecutionTimeout: `${waitSeconds} seconds`,
     });
   } catch (error) {

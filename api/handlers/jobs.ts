@@ -1,7 +1,6 @@
 import { log } from '../../common/log';
 import { raw, type EntityManager, type FilterQuery, type Knex } from '@mikro-orm/postgresql';
 import { WorkflowFailedError } from '@temporalio/client';
-import { temporal as proto, type google } from '@temporalio/proto';
 import { describeSchedule } from '../../common/backup-schedules';
 import type { TemporalConfig } from '../../common/config';
 import { temporalUiLink } from '../../common/temporal';
@@ -23,6 +22,7 @@ import { pageMeta, pageOf } from '../pagination';
 import { ACTIVE_RUN_STATUSES, markLost, workflowState } from '../runs';
 import { applicationFailureOf } from '../workflow-calls';
 import { respondWithOperationRun } from './repo-runs';
+import { servedByWorker, taskQueuePollers, timestampDate } from '../task-queue-pollers';
 
 type Schemas = components['schemas'];
 type RunKind = Schemas['RecentRun']['kind'];
@@ -46,8 +46,6 @@ interface RunRow {
 }
 
 const SUMMARY_WINDOW_MS = 24 * 3600_000;
-/** How recently a poller must have polled for the worker to count as online (an idle long poll lasts about a minute). */
-const POLLER_FRESH_MS = 2 * 60_000;
 /** A lock workflow that does not answer a query in this time (no worker) counts no waiting run. */
 const LOCK_QUERY_DEADLINE_MS = 3_000;
 
@@ -202,52 +200,38 @@ export async function getJobsSummary(ctx: ApiContext): Promise<void> {
   } satisfies Schemas['JobsSummary']);
 }
 
-const timestampDate = (ts: google.protobuf.ITimestamp | null | undefined): Date | null => {
-  if (!ts?.seconds) return null;
-  const seconds = typeof ts.seconds === 'number' ? ts.seconds : ts.seconds.toNumber();
-  return new Date(seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6));
-};
-
 /**
  * The pollers of the task queue as Temporal reports them, workflow and activity pollers merged
  * by worker identity. Online when both kinds of task were polled recently: a worker polling only
  * one could not finish a run.
  */
 export async function getWorkerStatus(ctx: ApiContext): Promise<void> {
-  const { temporalConfig, temporal } = ctx.services;
+  const { temporalConfig } = ctx.services;
   const name = String(ctx.state.query.name ?? 'default');
   const taskQueue = name === 'default' ? temporalConfig.taskQueue : name;
-  const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = proto.api.enums.v1.TaskQueueType;
-  let described;
+  let pollers;
   try {
-    described = await Promise.all([TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY].map((taskQueueType) =>
-      temporal.workflowService.describeTaskQueue({
-        namespace: temporalConfig.namespace,
-        taskQueue: { name: taskQueue, kind: proto.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-        taskQueueType,
-      }),
-    ));
+    pollers = await taskQueuePollers(ctx.services, taskQueue);
   } catch (error) {
     log.error({ err: error }, `describing task queue ${taskQueue} failed`);
     throw new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable');
   }
-  const fresh = (pollers: proto.api.taskqueue.v1.IPollerInfo[]) => pollers.some((p) => (timestampDate(p.lastAccessTime)?.getTime() ?? 0) > Date.now() - POLLER_FRESH_MS);
   const byIdentity = new Map<string, Schemas['WorkerStatus']['pollers'][number]>();
-  for (const poller of described.flatMap((d) => d.pollers ?? [])) {
+  for (const poller of [...pollers.workflow, ...pollers.activity]) {
     const identity = poller.identity ?? '';
     const seen = timestampDate(poller.lastAccessTime);
     const known = byIdentity.get(identity);
     const latest = known?.last_access_time && (!seen || known.last_access_time > seen.toISOString()) ? known.last_access_time : (seen?.toISOString() ?? null);
     byIdentity.set(identity, { identity, last_access_time: latest, rate_per_second: Math.max(known?.rate_per_second ?? 0, poller.ratePerSecond ?? 0) || null });
   }
-  const pollers = [...byIdentity.values()].sort((a, b) => a.identity.localeCompare(b.identity));
-  const heartbeats = pollers.map((p) => p.last_access_time).filter((t): t is string => t !== null).sort();
+  const merged = [...byIdentity.values()].sort((a, b) => a.identity.localeCompare(b.identity));
+  const heartbeats = merged.map((p) => p.last_access_time).filter((t): t is string => t !== null).sort();
   respond(ctx, 200, {
     name,
     task_queue: taskQueue,
-    online: described.every((d) => fresh(d.pollers ?? [])),
+    online: servedByWorker(pollers),
     heartbeat_at: heartbeats.at(-1) ?? null,
-    pollers,
+    pollers: merged,
     temporal: { address: temporalConfig.address, namespace: temporalConfig.namespace },
   } satisfies Schemas['WorkerStatus']);
 }

@@ -10,7 +10,7 @@ import { webhookDelivery, webhookDeliveryWorkflowId } from '../../workflows/webh
 import type { ApiContext, RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { errorBody, respond, respondCreated, respondNoContent } from '../envelope';
-import { conflict, invalidField, notFound } from '../errors';
+import { ApiError, conflict, invalidField, notFound } from '../errors';
 import { findOr404 } from '../lookup';
 import { findPage, pageMeta, pageOf } from '../pagination';
 import { webhookDeliveryView, webhookView } from '../views';
@@ -129,8 +129,9 @@ export async function testWebhook(ctx: ApiContext): Promise<void> {
       typedSearchAttributes: [{ key: RunKindKey, value: 'webhook-test' }],
     }, settings.webhook_timeout_seconds + 30);
   } catch (error) {
-    // Not attempted (no worker in time, Temporal unreachable): recorded as such, never left pending.
-    await ctx.state.em.nativeUpdate(WebhookDelivery, { id: delivery.id, state: 'pending' }, { state: 'failed', error: 'the test delivery was not carried out in time' });
+    // Not attempted (no worker, none in time, Temporal unreachable): recorded as such, never left pending.
+    const why = error instanceof ApiError ? error.message : 'the workflow service could not be reached';
+    await ctx.state.em.nativeUpdate(WebhookDelivery, { id: delivery.id, state: 'pending' }, { state: 'failed', error: `the test delivery was not carried out: ${why}` });
     throw error;
   }
   await ctx.state.em.refresh(delivery);

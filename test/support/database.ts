@@ -1,7 +1,15 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { migrateUp } from '../../db/migrate';
 import { createDatabaseIfMissing, dropDatabase, withDatabase, withPgClient } from '../../scripts/lib/pg-client';
 import { stackEnv } from './stack-env';
+
+/** The admin database's sequence of id offsets (in millions; ids stay below 2^31). */
+const ID_OFFSETS = 'test_database_id_offsets';
+
+/** Called once per run, before any test file. Offsets go on from the last run's (its Temporal server may be the same). */
+export async function ensureTestDatabaseIdOffsets(adminUrl: string): Promise<void> {
+  await withPgClient(adminUrl, (client) => client.query(`create sequence if not exists ${ID_OFFSETS} minvalue 1 maxvalue 2100 cycle`));
+}
 
 export interface TestDatabase {
   url: string;
@@ -9,9 +17,10 @@ export interface TestDatabase {
 }
 
 /**
- * A fresh, migrated database for one test file, dropped afterwards. Its ids start at a random
- * offset: test files share one Temporal namespace, as separate deployments never do, and workflow
- * ids such as `repo-lock-<repoId>` must not meet another file's.
+ * A fresh, migrated database for one test file, dropped afterwards. Its ids start at an offset
+ * no other database of the run has: test files share one Temporal namespace, as separate
+ * deployments never do, and workflow ids such as `repo-lock-<repoId>` must not meet another
+ * file's (a lock workflow of a file whose worker has stopped would hold this file's runs forever).
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = stackEnv().pgAdminUrl;
@@ -19,7 +28,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await createDatabaseIfMissing(adminUrl, name);
   const url = withDatabase(adminUrl, name);
   await migrateUp(url);
-  const base = randomInt(1, 1000) * 1_000_000;
+  const [offset] = await withPgClient(adminUrl, (client) => client.query<{ n: string }>(`select nextval('${ID_OFFSETS}') as n`)).then((r) => r.rows);
+  const base = Number(offset?.n) * 1_000_000;
   await withPgClient(url, (client) => client.query(`select setval(c.oid, $1, false) from pg_class c where c.relkind = 'S'`, [base]));
   return { url, drop: () => dropDatabase(adminUrl, name) };
 }

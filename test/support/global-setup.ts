@@ -17,6 +17,7 @@ import { resolvePostgres } from '../../scripts/lib/postgres';
 import { startTestSshd } from '../../scripts/lib/sshd';
 import { resolveTemporal } from '../../scripts/lib/temporal';
 import { ensureRestic } from '../../scripts/lib/tools';
+import { ensureTestDatabaseIdOffsets } from './database';
 import { STACK_ENV_VARS as V } from './stack-env';
 
 export interface TestStackHandle {
@@ -90,6 +91,7 @@ export default async function globalSetup(): Promise<void> {
       [V.logDir]: logDir,
     };
     Object.assign(process.env, env);
+    await ensureTestDatabaseIdOffsets(pg.value.url);
     // The API's access log and the workers' logs would bury jest's own output: warnings and errors only, unless asked.
     process.env.LOG_LEVEL ??= 'warn';
     // Code under test that loads the app config needs a key; a throwaway one per run.

@@ -9,6 +9,7 @@ import { generateToken } from '../../api/auth/tokens';
 import type { Services } from '../../api/context';
 import { contractBackend, readContract } from '../../api/contract';
 import { closeServices, createServices } from '../../api/services';
+import { servedByWorker, taskQueuePollers } from '../../api/task-queue-pollers';
 import type { AppConfig } from '../../common/config';
 import { ApiToken, User } from '../../db/entities';
 import { ensureFirstAdmin } from '../../db/first-admin';
@@ -17,6 +18,7 @@ import { ensureSearchAttributes } from '../../worker/search-attributes';
 import { ApiClient } from './api-client';
 import { createTestDatabase } from './database';
 import { stackEnv } from './stack-env';
+import { waitFor } from './wait';
 
 export interface Caller {
   token: string;
@@ -43,6 +45,8 @@ export interface Harness {
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   /** The number of rows of `table` matching `where`. */
   count(table: string, where?: string, params?: unknown[]): Promise<number>;
+  /** Resolves once Temporal has seen a worker poll this harness's task queue (the API refuses to wait for an answer before). */
+  workerPolling(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -90,6 +94,10 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
     }));
     workerRun = worker.run();
   }
+  const workerPolling = async () => {
+    await waitFor(async () => (servedByWorker(await taskQueuePollers(services, config.temporal.taskQueue)) ? true : undefined), 'a worker polling the task queue', 60_000, 100);
+  };
+  if (worker) await workerPolling();
 
   const admin = await ensureFirstAdmin(database.url);
   if (!admin) throw new Error('a fresh database already had users');
@@ -123,6 +131,7 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
     },
     createCaller,
     sql,
+    workerPolling,
     async count(table, where = 'true', params = []) {
       const [row] = await sql<{ n: number }>(`select count(*)::int as n from ${table} where ${where}`, params);
       return row?.n ?? -1;

@@ -31,6 +31,8 @@ export async function startWorkerProcess(h: Harness, env: Record<string, string>
     });
     child.once('exit', (code) => failed(new Error(`the worker exited with ${code}: ${output}`)));
   });
+  // Requests waiting for a worker's answer are refused until Temporal has seen it poll (a worker on a Temporal of the test's own is not the harness's to wait for).
+  if ((env.TEMPORAL_ADDRESS ?? h.config.temporal.address) === h.config.temporal.address) await h.workerPolling();
   return child;
 }
 
