@@ -1,11 +1,7 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import { markLost, workflowState, type OnLost } from '../api/runs';
-import { BackupJobRun, CopyJob, OperationRun } from '../db/entities';
-
-/** A lost copy run shows on its job as a failure, as a lost backup run does (`closeJobOf`). */
-export const closeCopyJobOf = (em: EntityManager, run: OperationRun): OnLost => (message) =>
-  em.nativeUpdate(CopyJob, { id: run.jobId as number, lastRunId: run.id }, { lastStatus: 'failed', lastError: message });
+import { markLost, workflowState } from '../api/runs';
+import { BackupJobRun, OperationRun } from '../db/entities';
 
 /**
  * The active run in a new run's way: if its workflow is no longer running (terminated from the
@@ -17,12 +13,11 @@ export async function closeIfLost<T extends BackupJobRun | OperationRun>(
   temporal: Client,
   em: EntityManager,
   active: T | null,
-  onLost?: (run: T) => OnLost,
 ): Promise<string | null> {
   if (!active) return null;
   const state = await workflowState({ temporal }, active);
   if (state.running) return active.id;
-  await markLost(em, active instanceof BackupJobRun ? BackupJobRun : OperationRun, active, state.status, onLost?.(active));
+  await markLost(em, active instanceof BackupJobRun ? BackupJobRun : OperationRun, active, state.status);
   return null;
 }
 
@@ -34,7 +29,7 @@ export async function closeIfLost<T extends BackupJobRun | OperationRun>(
 export async function insertRunUnlessBusy<T extends BackupJobRun | OperationRun>(
   temporal: Client,
   em: EntityManager,
-  run: { insert: () => Promise<void>; inTheWay: () => Promise<T | null>; onLost?: (lost: T) => OnLost },
+  run: { insert: () => Promise<void>; inTheWay: () => Promise<T | null> },
 ): Promise<string | null> {
   try {
     await run.insert();
@@ -43,7 +38,7 @@ export async function insertRunUnlessBusy<T extends BackupJobRun | OperationRun>
     if (!(error instanceof UniqueConstraintViolationException)) throw error;
   }
   em.clear();
-  const active = await closeIfLost(temporal, em, await run.inTheWay(), run.onLost);
+  const active = await closeIfLost(temporal, em, await run.inTheWay());
   if (!active) await run.insert();
   return active;
 }

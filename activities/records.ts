@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { ScheduleNotFoundError } from '@temporalio/client';
-import { closeJobOf } from '../api/backup-runs';
-import { backupScheduleId, copyScheduleId } from '../common/schedule-ids';
+import { syncBackupSchedule, syncCopySchedule } from '../common/backup-schedules';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Restore } from '../db/entities';
 import type { ScheduleOverlap } from '../db/entities/job-schedule';
 import type { ActivityDeps } from './deps';
-import { closeCopyJobOf, insertRunUnlessBusy } from './lost-runs';
+import { insertRunUnlessBusy } from './lost-runs';
 
 export interface RunSucceeded {
   runId: string;
@@ -60,7 +58,8 @@ export interface OperationFailed {
 /** What a schedule firing found: its run (started), no job to run (gone), or a run of the job in flight (busy). */
 export type FiringClaim =
   | { kind: 'started'; runId: string; repoId: number; hostId: number | null; jobName: string }
-  | { kind: 'gone' }
+  /** The job is gone, unscheduled or paused: its Temporal Schedule was made to match, and this firing is skipped. */
+  | { kind: 'off'; why: string }
   | { kind: 'busy'; runId: string; overlap: ScheduleOverlap; repoId: number; hostId: number | null };
 
 /** What a successful run saved, in a line, from restic's summary. */
@@ -90,12 +89,13 @@ function backupOutcomeEvent(run: BackupJobRun, job: BackupJob | null): EventReco
 
 /** Writes the life cycle of runs to Postgres: backup runs with their job's last_* fields, and operation runs. */
 export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps) {
-  // A schedule outliving its job (or its enabling), after a failure to remove it: it removes itself.
-  const removeOrphanSchedule = (scheduleId: string) =>
-    temporal.schedule.getHandle(scheduleId).delete().catch((error: unknown) => {
-      if (!(error instanceof ScheduleNotFoundError)) throw error;
-    });
-
+  // A firing the job does not want (a schedule outliving its job or its enabling, or firing while the job is paused, after a
+  // failure to apply the change): the schedule is made to match the job again, and the firing is skipped.
+  const wantsFirings = (job: BackupJob | CopyJob | null): job is BackupJob | CopyJob => job !== null && job.scheduleEnabled && !job.schedulePaused;
+  const offSchedule = async (job: BackupJob | CopyJob | null, sync: () => Promise<void>): Promise<FiringClaim> => {
+    await sync();
+    return { kind: 'off', why: job?.scheduleEnabled ? 'the job\u2019s schedule is paused' : 'the job is gone or no longer scheduled' };
+  };
 
   const finish = (runId: string, apply: (run: BackupJobRun, job: BackupJob | null) => void, events: EventRecord[] = []) =>
     orm.em.fork().transactional(async (em) => {
@@ -123,17 +123,14 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
   return {
     /**
      * The run a schedule firing stands for, created once per firing workflow (a retried activity
-     * finds it). `gone`: the job is gone or unscheduled; `busy`: a run of the job is in flight.
+     * finds it). `off`: the job is gone, unscheduled or paused; `busy`: a run of the job is in flight.
      */
     async recordScheduledRun({ jobId, workflowId }: { jobId: number; workflowId: string }): Promise<FiringClaim> {
       const em = orm.em.fork();
       const existing = await em.findOne(BackupJobRun, { workflowId });
       if (existing) return { kind: 'started', runId: existing.id, repoId: existing.repoId, hostId: existing.hostId, jobName: '' };
       const job = await em.findOne(BackupJob, jobId);
-      if (!job?.scheduleEnabled) {
-        await removeOrphanSchedule(backupScheduleId(jobId, temporalConfig.taskQueue));
-        return { kind: 'gone' };
-      }
+      if (!wantsFirings(job)) return offSchedule(job, () => syncBackupSchedule({ temporal, temporalConfig }, em, jobId));
       // The run in the way: still going (this firing waits or is skipped), or lost with its workflow (closed, then this one runs).
       const active = await insertRunUnlessBusy(temporal, em, {
         insert: async () => {
@@ -141,7 +138,6 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
           await em.flush();
         },
         inTheWay: () => em.findOne(BackupJobRun, { jobId, status: { $in: ['queued', 'running'] } }),
-        onLost: (lost) => closeJobOf(em, lost),
       });
       if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.repo.id, hostId: job.host?.id ?? null };
       const run = await em.findOneOrFail(BackupJobRun, { workflowId });
@@ -154,10 +150,7 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
       const job = await em.findOne(CopyJob, jobId);
       const existing = await em.findOne(OperationRun, { workflowId });
       if (existing && job) return { kind: 'started', runId: existing.id, repoId: existing.repoId as number, hostId: job.destHost?.id ?? null, jobName: job.name };
-      if (!job?.scheduleEnabled) {
-        await removeOrphanSchedule(copyScheduleId(jobId, temporalConfig.taskQueue));
-        return { kind: 'gone' };
-      }
+      if (!wantsFirings(job)) return offSchedule(job, () => syncCopySchedule({ temporal, temporalConfig }, em, jobId));
       const hostId = job.destHost?.id ?? null;
       const active = await insertRunUnlessBusy(temporal, em, {
         insert: async () => {
@@ -165,7 +158,6 @@ export function recordActivities({ orm, temporal, temporalConfig }: ActivityDeps
           await em.flush();
         },
         inTheWay: () => em.findOne(OperationRun, { kind: 'copy', jobId, status: { $in: ['queued', 'running'] } }),
-        onLost: (lost) => closeCopyJobOf(em, lost),
       });
       if (active) return { kind: 'busy', runId: active, overlap: job.scheduleOverlap, repoId: job.sourceRepo.id, hostId };
       const run = await em.findOneOrFail(OperationRun, { workflowId });

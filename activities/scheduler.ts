@@ -8,8 +8,7 @@ import { BackupJob, BackupJobRun, CopyJob, DomainEvent, OperationRun, Repo } fro
 import type { CronJobType, CronStatus } from '../db/entities/cron-log-entry';
 import type { RunTrigger } from '../db/entities/run-lifecycle';
 import type { ActivityDeps } from './deps';
-import { closeCopyJobOf, closeIfLost, insertRunUnlessBusy } from './lost-runs';
-import { closeJobOf } from '../api/backup-runs';
+import { closeIfLost, insertRunUnlessBusy } from './lost-runs';
 import { purgeExpiredApiRecords } from '../api/retention';
 
 export interface CronOutcome {
@@ -176,8 +175,8 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
         // A run still going (a long one, or one a buffered firing waits for) is not a missed one, yet;
         // one whose workflow is gone is closed first, so that it silences nothing.
         const active = type === 'backup'
-          ? await closeIfLost(temporal, em, await em.findOne(BackupJobRun, { jobId: job.id, ...ACTIVE }), (lost) => closeJobOf(em, lost))
-          : await closeIfLost(temporal, em, await em.findOne(OperationRun, { kind: 'copy', jobId: job.id, ...ACTIVE }), (lost) => closeCopyJobOf(em, lost));
+          ? await closeIfLost(temporal, em, await em.findOne(BackupJobRun, { jobId: job.id, ...ACTIVE }))
+          : await closeIfLost(temporal, em, await em.findOne(OperationRun, { kind: 'copy', jobId: job.id, ...ACTIVE }));
         if (active) return;
         const succeeded = await succeededSince(table, jobFilter, job.id, dueAt);
         const reported = job.scheduleMissedAt?.getTime() === dueAt.getTime();
@@ -195,8 +194,8 @@ export function schedulerActivities({ orm, temporal, temporalConfig }: ActivityD
         // Its next due time, from Temporal; a failure here is tried again at the next check, without telling the miss twice.
         await resync().catch((error: unknown) => log.error({ err: error }, `re-reading the schedule of ${type} job ${job.id} failed`));
       };
-      for (const job of backups) await check('backup', job, () => syncBackupSchedule(target, em, job.id, job));
-      for (const job of copies) await check('copy', job, () => syncCopySchedule(target, em, job.id, job));
+      for (const job of backups) await check('backup', job, () => syncBackupSchedule(target, em, job.id));
+      for (const job of copies) await check('copy', job, () => syncCopySchedule(target, em, job.id));
       // A success after a missed run clears it.
       await em.getConnection().execute(`update backup_jobs j set schedule_missed_at = null where schedule_missed_at is not null
         and exists (select 1 from backup_job_runs r where r.job_id = j.id and r.status = 'success' and r.queued_at >= j.schedule_missed_at)`);

@@ -1,21 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { BackupJob, BackupJobRun } from '../db/entities';
+import { type BackupJob, BackupJobRun } from '../db/entities';
 import { backupJobRun } from '../workflows/backup-job-run';
 import { HostIdKey, JobIdKey, RepoIdKey, RunKindKey } from '../workflows/search-attributes';
 import type { AuthContext, Services } from './context';
 import { conflict, notFound } from './errors';
 import type { Row } from './pagination';
-import { ACTIVE_RUN_STATUSES, keyedRunId, markLost, observeRun, startRunWorkflow, workflowState, type OnLost, type Progress } from './runs';
+import { ACTIVE_RUN_STATUSES, keyedRunId, markLost, observeRun, startRunWorkflow, workflowState, type Progress } from './runs';
 import { jobRunView } from './views';
 
 export function backupWorkflowId(jobId: number, runId: string): string {
   return `backup-job-${jobId}-${runId}`;
 }
-
-/** A lost run's job shows the failure too, if that run is still its last one. */
-export const closeJobOf = (em: EntityManager, run: Row<BackupJobRun>): OnLost => (message) =>
-  em.nativeUpdate(BackupJob, { id: run.jobId, lastRunId: run.id }, { lastStatus: 'failed', lastError: message });
 
 /**
  * Records a queued run and starts its workflow. The database admits one queued or running run
@@ -85,10 +81,10 @@ async function closeLostRun(services: Services, em: EntityManager, job: BackupJo
       links: jobRunView(active, services.temporalConfig).links,
     });
   }
-  await markLost(em, BackupJobRun, active, state.status, closeJobOf(em, active));
+  await markLost(em, BackupJobRun, active, state.status);
 }
 
-/** A backup run as Temporal sees it (see observeRun); a lost run also closes its job's last status. */
+/** A backup run as Temporal sees it (see observeRun). */
 export function observeBackupRun<T extends Row<BackupJobRun>>(services: Services, em: EntityManager, run: T): Promise<{ run: T; progress: Progress }> {
-  return observeRun(services, em, BackupJobRun, run, closeJobOf(em, run));
+  return observeRun(services, em, BackupJobRun, run);
 }

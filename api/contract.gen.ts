@@ -1994,7 +1994,7 @@ export interface components {
              */
             schedule_cron: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @example Europe/Paris
              */
             schedule_timezone: string | null;
@@ -2081,7 +2081,7 @@ export interface components {
              */
             schedule_cron: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @default null
              * @example Europe/Paris
              */
@@ -2191,7 +2191,7 @@ export interface components {
              */
             schedule_cron?: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @example Europe/Paris
              */
             schedule_timezone?: string | null;
@@ -2463,7 +2463,7 @@ export interface components {
              */
             schedule_cron: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @example Europe/Paris
              */
             schedule_timezone: string | null;
@@ -2524,7 +2524,7 @@ export interface components {
              */
             schedule_cron: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @default null
              * @example Europe/Paris
              */
@@ -2595,7 +2595,7 @@ export interface components {
              */
             schedule_cron?: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @example Europe/Paris
              */
             schedule_timezone?: string | null;
@@ -2981,7 +2981,7 @@ export interface components {
              */
             schedule_cron: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @example Europe/Paris
              */
             schedule_timezone: string | null;
@@ -3036,7 +3036,7 @@ export interface components {
              */
             schedule_cron: string | null;
             /**
-             * @description IANA time zone of the schedule (daylight saving transitions follow it); null follows the scheduler's `timezone` setting.
+             * @description IANA time zone of the schedule (daylight saving transitions follow it), matched in any letter case and kept as the tz database writes it (`europe/paris` is `Europe/Paris`); null follows the scheduler's `timezone` setting.
              * @example Europe/Paris
              */
             schedule_timezone: string | null;
@@ -3220,7 +3220,7 @@ export interface components {
             oldest_running_at: string | null;
             /**
              * Format: date-time
-             * @description Next scheduled start among all Temporal Schedules.
+             * @description Next scheduled start among the Temporal Schedules of the jobs within the caller's reach (paused ones excluded).
              */
             next_available_at: string | null;
             /** @description Queued runs waiting for a repository lock held by another run. */
@@ -3273,7 +3273,7 @@ export interface components {
         WorkerStatus: {
             name: string;
             task_queue: string;
-            /** @description Whether workers polled both the workflow and the activity task queue within the last 2 minutes (a worker polling only one could not finish a run). */
+            /** @description Whether a worker polled the task queue (for workflow or activity tasks) within the last 2 minutes. A worker whose activity slots are all busy stops polling for activity tasks meanwhile, and is still online. */
             online: boolean;
             /**
              * Format: date-time

@@ -7,7 +7,7 @@ import { conflict } from './errors';
 import { ACTIVE_RUN_STATUSES, keyedRunId, markLost, startRunWorkflow, workflowState } from './runs';
 import { operationRunView } from './views';
 
-/** What one operation run is about; the database admits one active run per (kind, job, repo, snapshot, task). */
+/** What one operation run is about; the database admits one active run per job, or else per (kind, repo, snapshot, task). */
 export interface OperationTarget {
   kind: OperationKind;
   jobId?: number | null;
@@ -72,7 +72,8 @@ export async function startOperationRun<W extends Workflow>(
 
 async function closeLostOperation(services: Services, em: EntityManager, start: OperationStart<Workflow>): Promise<void> {
   const { kind, jobId = null, repoId = null, snapshotId = null, taskKey = null } = start.target;
-  const active = await em.findOne(OperationRun, { kind, jobId, repoId, snapshotId, taskKey, status: { $in: [...ACTIVE_RUN_STATUSES] } });
+  const target = jobId !== null ? { kind, jobId } : { kind, jobId, repoId, snapshotId, taskKey };
+  const active = await em.findOne(OperationRun, { ...target, status: { $in: [...ACTIVE_RUN_STATUSES] } });
   if (!active) return;
   const state = await workflowState(services, active);
   if (state.running) throw conflict('run_in_progress', start.busy, { run_id: active.id, links: operationRunView(active, services.temporalConfig).links });

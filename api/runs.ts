@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Workflow, type WorkflowStartOptions } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { BackupJobRun, OperationRun, Restore } from '../db/entities';
+import { BackupJob, BackupJobRun, CopyJob, OperationRun, type Restore } from '../db/entities';
 import type { ApiContext, Services } from './context';
 import { respond } from './envelope';
 import type { components } from './contract.gen';
@@ -78,38 +78,45 @@ export async function workflowState(services: Pick<Services, 'temporal'>, run: R
 }
 
 /**
- * Closes a run whose workflow ended (terminated, timed out) without recording an outcome, and
- * then calls `onLost` with the message recorded; nothing if the run was closed meanwhile.
+ * A run closed outside its workflow (found lost, or recovered) shows on its backup or copy job
+ * as one its workflow closed does (last_status, last_error), if it is still the job's last run.
  */
-export async function markLost(em: EntityManager, entity: RunEntity, run: RunRow, workflowStatus: string, onLost?: OnLost): Promise<void> {
+export async function showOnJob(em: EntityManager, entity: RunEntity, runId: string | number, outcome: { status: 'success' | 'failed'; message: string | null }): Promise<void> {
+  const job = entity === BackupJobRun ? BackupJob : entity === OperationRun ? CopyJob : null;
+  if (job) await em.nativeUpdate(job as typeof CopyJob, { lastRunId: String(runId) }, { lastStatus: outcome.status, lastError: outcome.message });
+}
+
+/**
+ * Closes a run whose workflow ended (terminated, timed out) without recording an outcome, and
+ * its job's last status with it; false if the run was closed meanwhile.
+ */
+export async function markLost(em: EntityManager, entity: RunEntity, run: RunRow, workflowStatus: string): Promise<boolean> {
   const message = `the workflow of this run ended (${workflowStatus}) without recording an outcome`;
   const closed = await em.nativeUpdate(
     entity as typeof OperationRun,
     { id: run.id as string, status: { $in: [...ACTIVE_RUN_STATUSES] } },
     { status: 'failed', finishedAt: new Date(), failureCode: 'workflow_lost', failureMessage: message },
   );
-  if (closed > 0) await onLost?.(message);
+  if (closed === 0) return false;
+  await showOnJob(em, entity, run.id, { status: 'failed', message });
+  return true;
 }
-
-/** What else to close when a run is found lost (its job's last status, for backups). */
-export type OnLost = (message: string) => Promise<unknown>;
 
 /**
  * An active run as Temporal sees it: its live progress while its workflow runs; if the workflow
  * has closed without recording an outcome (terminated from the Temporal UI, say), the run is
- * closed as `workflow_lost` (then `onLost` runs) and returned as such. Finished runs are returned unchanged.
+ * closed as `workflow_lost` (its job too) and returned as such. Finished runs are returned unchanged.
  */
 export async function observeRun<T extends RunRow>(
   services: Services,
   em: EntityManager,
   entity: RunEntity,
   run: T,
-  onLost?: OnLost,
 ): Promise<{ run: T; progress: Progress }> {
   if (!(ACTIVE_RUN_STATUSES as readonly string[]).includes(run.status)) return { run, progress: null };
   const state = await workflowState(services, run);
   if (state.running) return { run, progress: run.status === 'running' ? state.progress : null };
-  await markLost(em, entity, run, state.status, onLost);
+  await markLost(em, entity, run, state.status);
   // Re-read: the workflow may have recorded its own outcome just before closing.
   const reread = await em.fork().findOne(entity as typeof OperationRun, { id: run.id } as FilterQuery<OperationRun>);
   return { run: (reread as unknown as T | null) ?? run, progress: null };

@@ -1,5 +1,5 @@
 import { cronProblem, normalizeCron } from '../common/cron-expression';
-import { isTimeZone } from '../common/settings';
+import { canonicalTimeZone } from '../common/settings';
 import type { ScheduledJob } from '../db/entities/job-schedule';
 import type { components } from './contract.gen';
 import { invalidField } from './errors';
@@ -13,12 +13,13 @@ export function assignScheduleFields(job: ScheduledJob, body: ScheduleBody): voi
     const problem = cronProblem(body.schedule_cron);
     if (problem) throw invalidField('schedule_cron', problem);
   }
-  if (body.schedule_timezone && !isTimeZone(body.schedule_timezone)) throw invalidField('schedule_timezone', 'must be an IANA time zone, e.g. Europe/Paris');
+  const timezone = body.schedule_timezone ? canonicalTimeZone(body.schedule_timezone) : null;
+  if (body.schedule_timezone && !timezone) throw invalidField('schedule_timezone', 'must be an IANA time zone, e.g. Europe/Paris');
   if (body.schedule_enabled !== undefined) job.scheduleEnabled = body.schedule_enabled;
   if (body.schedule_hour !== undefined) job.scheduleHour = body.schedule_hour;
   if (body.schedule_days !== undefined) job.scheduleDays = body.schedule_days;
   if (body.schedule_cron !== undefined) job.scheduleCron = body.schedule_cron === null ? null : normalizeCron(body.schedule_cron);
-  if (body.schedule_timezone !== undefined) job.scheduleTimezone = body.schedule_timezone;
+  if (body.schedule_timezone !== undefined) job.scheduleTimezone = timezone;
   if (body.schedule_jitter_seconds !== undefined) job.scheduleJitterSeconds = body.schedule_jitter_seconds;
   if (body.schedule_overlap !== undefined) job.scheduleOverlap = body.schedule_overlap;
   if (body.schedule_catchup_minutes !== undefined) job.scheduleCatchupMinutes = body.schedule_catchup_minutes;

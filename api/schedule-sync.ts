@@ -1,7 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { syncBackupSchedule, syncCopySchedule } from '../common/backup-schedules';
 import { applyAllSchedules as reconcileAll } from '../common/schedule-reconcile';
-import type { BackupJob, CopyJob } from '../db/entities';
 import type { Services } from './context';
 import { ApiError } from './errors';
 import { log } from '../common/log';
@@ -20,11 +19,12 @@ async function apply(what: string, hasJob: boolean, sync: () => Promise<void>): 
   }
 }
 
-export const applyJobSchedule = (services: Services, em: EntityManager, jobId: number, job: BackupJob | null) =>
-  apply(`backup job ${jobId}`, job !== null, () => syncBackupSchedule(services, em, jobId, job));
+/** `deleted`: the job is gone, and its schedule goes with it. */
+export const applyJobSchedule = (services: Services, em: EntityManager, jobId: number, deleted = false) =>
+  apply(`backup job ${jobId}`, !deleted, () => syncBackupSchedule(services, em, jobId));
 
-export const applyCopySchedule = (services: Services, em: EntityManager, jobId: number, job: CopyJob | null) =>
-  apply(`copy job ${jobId}`, job !== null, () => syncCopySchedule(services, em, jobId, job));
+export const applyCopySchedule = (services: Services, em: EntityManager, jobId: number, deleted = false) =>
+  apply(`copy job ${jobId}`, !deleted, () => syncCopySchedule(services, em, jobId));
 
 /** After the time zone or minute of all schedules, or the placement of a task, changed. */
 export async function applyAllSchedules(services: Services, em: EntityManager): Promise<void> {

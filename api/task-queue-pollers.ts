@@ -26,8 +26,11 @@ export async function taskQueuePollers(services: Services, taskQueue: string): P
   return { workflow: workflow ?? [], activity: activity ?? [] };
 }
 
-/** A worker can finish a run only if it polls both kinds of task: both were polled recently. */
+/**
+ * Whether a worker serves the task queue: one polled it recently, for either kind of task. A
+ * worker whose activity slots are all taken (long backups) stops polling activity tasks for a
+ * while, yet still serves the queue: what it is asked waits for a free slot.
+ */
 export function servedByWorker(pollers: { workflow: Poller[]; activity: Poller[] }): boolean {
-  const fresh = (list: Poller[]) => list.some((p) => (timestampDate(p.lastAccessTime)?.getTime() ?? 0) > Date.now() - POLLER_FRESH_MS);
-  return fresh(pollers.workflow) && fresh(pollers.activity);
+  return [...pollers.workflow, ...pollers.activity].some((p) => (timestampDate(p.lastAccessTime)?.getTime() ?? 0) > Date.now() - POLLER_FRESH_MS);
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, type Workflow, type WorkflowClientInterceptor, type WorkflowStartInput, type WorkflowStartOptions } from '@temporalio/client';
+import { ServiceError, WorkflowFailedError, type Workflow, type WorkflowClientInterceptor, type WorkflowStartInput, type WorkflowStartOptions } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, type WorkflowResultType } from '@temporalio/common';
 import { FailureType } from '../common/failures';
-import { logFields } from '../common/log';
+import { log, logFields } from '../common/log';
 import type { Services } from './context';
 import { ApiError } from './errors';
 import { servedByWorker, taskQueuePollers } from './task-queue-pollers';
@@ -50,7 +50,8 @@ export function oneOffWorkflowId(prefix: string): string {
  * Runs a short workflow and waits for its result, for requests that answer with it (a host
  * test, a repository init). The work happens on a worker; the API only waits. With no worker
  * polling the task queue, the request fails at once with 503 and nothing is started; if no
- * worker finishes it within `waitSeconds`, it fails with 502 and the workflow times out.
+ * worker finishes it within `waitSeconds`, it fails with 502 and the workflow times out. With
+ * Temporal out of reach, 503 `temporal_unavailable`.
  */
 export async function executeWorkflow<W extends Workflow>(
   services: Services,
@@ -59,10 +60,10 @@ export async function executeWorkflow<W extends Workflow>(
   waitSeconds = 120,
 ): Promise<WorkflowResultType<W>> {
   const { taskQueue } = services.temporalConfig;
-  if (!servedByWorker(await taskQueuePollers(services, taskQueue))) {
-    throw new ApiError(503, 'worker_unavailable', `no worker is polling task queue ${taskQueue}: start one, then retry`);
-  }
   try {
+    if (!servedByWorker(await taskQueuePollers(services, taskQueue))) {
+      throw new ApiError(503, 'worker_unavailable', `no worker is polling task queue ${taskQueue}: start one, then retry`);
+    }
     return await services.temporal.workflow.execute(workflow, {
       ...(options as WorkflowStartOptions<W>),
       taskQueue,
@@ -71,6 +72,10 @@ export async function executeWorkflow<W extends Workflow>(
   } catch (error) {
     if (error instanceof WorkflowFailedError && !applicationFailureOf(error)) {
       throw new ApiError(502, 'worker_unavailable', `no worker completed ${options.workflowId} within ${waitSeconds} s`);
+    }
+    if (error instanceof ServiceError) {
+      log.error({ err: error, workflow_id: options.workflowId }, 'the workflow service could not be reached');
+      throw new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable');
     }
     throw error;
   }

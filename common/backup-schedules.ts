@@ -89,49 +89,70 @@ function jobPlan(job: ScheduledJob & { name: string }, shared: SharedScheduleSet
   };
 }
 
-/**
- * Makes the job's Temporal Schedule match the job: present while `schedule_enabled` (paused
- * while `schedule_paused`), deleted otherwise (or when the job is gone: pass `null`), and keeps
- * the job's next due time for absence detection. A schedule left behind by a failure here
- * removes itself at its next firing; one missing is made when the worker starts.
- */
-export async function syncBackupSchedule(target: ScheduleTarget, em: EntityManager, jobId: number, job: BackupJob | null): Promise<void> {
-  const plan = job?.scheduleEnabled
-    ? jobPlan(job, await scheduleSettings(em), {
-        type: 'startWorkflow',
-        workflowType: scheduledBackupRun,
-        args: [{ jobId }],
-        taskQueue: target.temporalConfig.taskQueue,
-        typedSearchAttributes: [
-          { key: RunKindKey, value: 'backup' },
-          { key: JobIdKey, value: String(jobId) },
-          { key: RepoIdKey, value: String(job.repo.id) },
-          ...(job.host ? [{ key: HostIdKey, value: String(job.host.id) }] : []),
-        ],
-      })
-    : null;
-  const dueAt = await applySchedule(target, backupScheduleId(jobId, target.temporalConfig.taskQueue), plan);
-  if (job) await em.nativeUpdate(BackupJob, { id: jobId }, { scheduleDueAt: dueAt });
+type ScheduledJobEntity = typeof BackupJob | typeof CopyJob;
+
+/** What differs between the schedules of backup and copy jobs. */
+interface JobScheduleKind<E extends ScheduledJobEntity> {
+  entity: E;
+  /** Advisory lock class: one job's schedule is applied by one caller at a time. */
+  lockClass: number;
+  scheduleId: (jobId: number, taskQueue: string) => string;
+  workflowType: typeof scheduledBackupRun | typeof scheduledCopyRun;
+  /** The search attributes of its firings beyond RunKind and JobId. */
+  attributes: (job: InstanceType<E>) => { key: typeof RepoIdKey; value: string }[];
+  runKind: string;
 }
 
-/** The same for a copy job (`copy-job-schedule-<id>`, see schedule-ids.ts). */
-export async function syncCopySchedule(target: ScheduleTarget, em: EntityManager, jobId: number, job: CopyJob | null): Promise<void> {
-  const plan = job?.scheduleEnabled
-    ? jobPlan(job, await scheduleSettings(em), {
-        type: 'startWorkflow',
-        workflowType: scheduledCopyRun,
-        args: [{ jobId }],
-        taskQueue: target.temporalConfig.taskQueue,
-        typedSearchAttributes: [
-          { key: RunKindKey, value: 'copy' },
-          { key: JobIdKey, value: String(jobId) },
-          { key: RepoIdKey, value: String(job.sourceRepo.id) },
-        ],
-      })
-    : null;
-  const dueAt = await applySchedule(target, copyScheduleId(jobId, target.temporalConfig.taskQueue), plan);
-  if (job) await em.nativeUpdate(CopyJob, { id: jobId }, { scheduleDueAt: dueAt });
+const BACKUP_SCHEDULES: JobScheduleKind<typeof BackupJob> = {
+  entity: BackupJob,
+  lockClass: 0x53424a01,
+  scheduleId: backupScheduleId,
+  workflowType: scheduledBackupRun,
+  attributes: (job) => [{ key: RepoIdKey, value: String(job.repo.id) }, ...(job.host ? [{ key: HostIdKey, value: String(job.host.id) }] : [])],
+  runKind: 'backup',
+};
+
+const COPY_SCHEDULES: JobScheduleKind<typeof CopyJob> = {
+  entity: CopyJob,
+  lockClass: 0x53434a01,
+  scheduleId: copyScheduleId,
+  workflowType: scheduledCopyRun,
+  attributes: (job) => [{ key: RepoIdKey, value: String(job.sourceRepo.id) }],
+  runKind: 'copy',
+};
+
+/**
+ * Makes the job's Temporal Schedule match the job as saved: present while `schedule_enabled`
+ * (paused while `schedule_paused`), deleted otherwise or when the job is gone, and keeps the
+ * job's next due time for absence detection. It holds the job's schedule lock and reads the job
+ * inside: a pass that loaded the job earlier (absence detection, reconciliation) can never put
+ * back a schedule, pause state or time zone a newer change replaced. A schedule left behind by a
+ * failure here removes itself at its next firing; one missing is made when the worker starts.
+ */
+async function syncJobSchedule<E extends ScheduledJobEntity>(target: ScheduleTarget, em: EntityManager, jobId: number, kind: JobScheduleKind<E>): Promise<void> {
+  const { taskQueue } = target.temporalConfig;
+  await em.fork().transactional(async (tx) => {
+    await tx.execute('select pg_advisory_xact_lock(?, ?)', [kind.lockClass, jobId]);
+    const job = (await tx.findOne(kind.entity as typeof BackupJob, jobId)) as InstanceType<E> | null;
+    const plan = job?.scheduleEnabled
+      ? jobPlan(job, await scheduleSettings(tx), {
+          type: 'startWorkflow',
+          workflowType: kind.workflowType,
+          args: [{ jobId }],
+          taskQueue,
+          typedSearchAttributes: [{ key: RunKindKey, value: kind.runKind }, { key: JobIdKey, value: String(jobId) }, ...kind.attributes(job)],
+        })
+      : null;
+    const dueAt = await applySchedule(target, kind.scheduleId(jobId, taskQueue), plan);
+    if (job) await tx.nativeUpdate(kind.entity as typeof BackupJob, { id: jobId }, { scheduleDueAt: dueAt });
+  });
 }
+
+/** A backup job's schedule (`backup-job-schedule-<id>`, see schedule-ids.ts), as syncJobSchedule says. */
+export const syncBackupSchedule = (target: ScheduleTarget, em: EntityManager, jobId: number) => syncJobSchedule(target, em, jobId, BACKUP_SCHEDULES);
+
+/** A copy job's schedule (`copy-job-schedule-<id>`). */
+export const syncCopySchedule = (target: ScheduleTarget, em: EntityManager, jobId: number) => syncJobSchedule(target, em, jobId, COPY_SCHEDULES);
 
 /** What Temporal says of a schedule: next and recent action times; null when it does not exist or cannot be asked. */
 export async function describeSchedule(target: ScheduleTarget, scheduleId: string): Promise<ScheduleDescription | null> {

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BackupJob, CopyJob, CronLogEntry } from '../db/entities';
-import { syncBackupSchedule, syncCopySchedule, type ScheduleTarget } from './backup-schedules';
+import { applySchedule, syncBackupSchedule, syncCopySchedule, type ScheduleTarget } from './backup-schedules';
 import { log } from './log';
 import { backupScheduleId, copyScheduleId, DEFAULT_TASK_QUEUE, isOurScheduleId, schedulerTaskScheduleId } from './schedule-ids';
 import { SCHEDULER_TASKS, type SchedulerTaskKey } from './scheduler-tasks';
@@ -54,8 +54,12 @@ export async function reconcileSchedules(target: ScheduleTarget, em: EntityManag
       outcome.failed.push(what);
     }
   };
-  for (const job of await em.find(BackupJob, { scheduleEnabled: true })) await attempt(`backup job ${job.id}`, () => syncBackupSchedule(target, em, job.id, job));
-  for (const job of await em.find(CopyJob, { scheduleEnabled: true })) await attempt(`copy job ${job.id}`, () => syncCopySchedule(target, em, job.id, job));
+  const [backups, copies] = await Promise.all([
+    em.find(BackupJob, { scheduleEnabled: true }, { fields: ['id'] }),
+    em.find(CopyJob, { scheduleEnabled: true }, { fields: ['id'] }),
+  ]);
+  for (const { id } of backups) await attempt(`backup job ${id}`, () => syncBackupSchedule(target, em, id));
+  for (const { id } of copies) await attempt(`copy job ${id}`, () => syncCopySchedule(target, em, id));
   for (const key of Object.keys(SCHEDULER_TASKS) as SchedulerTaskKey[]) {
     await attempt(`task ${key}`, () => syncTaskSchedule(target, em, key), (await taskPlacement(em, key)).enabled);
   }
@@ -69,7 +73,8 @@ export async function reconcileSchedules(target: ScheduleTarget, em: EntityManag
   const wanted = await wantedScheduleIds(em.fork(), taskQueue);
   for (const scheduleId of ours.filter((id) => !wanted.has(id))) {
     try {
-      await target.temporal.schedule.getHandle(scheduleId).delete();
+      // Listings lag behind deletions: one removed meanwhile (its job deleted through the API) is gone all the same.
+      await applySchedule(target, scheduleId, null);
       outcome.removed.push(scheduleId);
     } catch (error) {
       log.error({ err: error }, `removing the orphan schedule ${scheduleId} failed`);

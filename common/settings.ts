@@ -138,7 +138,7 @@ export function settingValueProblem(key: SettingKey, value: unknown): string | n
       if (spec.pattern && !spec.pattern.test(value)) return `must be ${spec.patternHint}`;
       if (spec.check?.(value)) return spec.check(value);
       if (key === 'timezone' && value === 'server') return null; // the server_timezone setting
-      if (key.endsWith('timezone') && !isTimeZone(value)) return 'must be an IANA time zone';
+      if (key.endsWith('timezone') && !canonicalTimeZone(value)) return 'must be an IANA time zone';
       return null;
     case 'secret':
       return typeof value === 'string' && value.length <= 4096 ? null : 'must be a string (empty to remove it)';
@@ -149,12 +149,16 @@ export function settingValueProblem(key: SettingKey, value: unknown): string | n
   }
 }
 
-export function isTimeZone(value: string): boolean {
+/**
+ * The tz database name of a time zone, or null if it is none. Names are matched in any letter
+ * case, but Temporal (Go's time package) reads them only as the database writes them, so a zone
+ * is stored in this form: `europe/paris` is `Europe/Paris`, and `US/Eastern` `America/New_York`.
+ */
+export function canonicalTimeZone(value: string): string | null {
   try {
-    new Intl.DateTimeFormat('en', { timeZone: value });
-    return true;
+    return new Intl.DateTimeFormat('en', { timeZone: value }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -165,7 +169,8 @@ export async function readSettings<K extends SettingKey>(em: EntityManager, keys
   return Object.fromEntries(keys.map((key) => [key, stored.has(key) ? stored.get(key) : SETTINGS[key].default])) as { [P in K]: SettingValue<P> };
 }
 
-/** Stores a value (already checked with settingValueProblem). */
+/** Stores a value (already checked with settingValueProblem); a time zone in its canonical form. */
 export function writeSetting(em: EntityManager, key: SettingKey, value: unknown): Promise<Setting> {
-  return em.upsert(Setting, { key, value, updatedAt: new Date() });
+  const zone = key.endsWith('timezone') && typeof value === 'string' ? canonicalTimeZone(value) : null;
+  return em.upsert(Setting, { key, value: zone ?? value, updatedAt: new Date() });
 }

@@ -11,7 +11,8 @@ function requestId(): string | undefined {
 
 /**
  * Workflow interceptors (a `workflowModules` entry of the worker): the workflow's log lines
- * carry the request id of its memo, and its activities receive it in a header.
+ * carry the request id of its memo, its activities receive it in a header, and its child
+ * workflows in their memo (the checks of a task run asked through the API, say).
  */
 export const interceptors: WorkflowInterceptorsFactory = () => ({
   outbound: [
@@ -23,6 +24,10 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
       scheduleActivity: (input, next) => {
         const id = requestId();
         return next(id ? { ...input, headers: { ...input.headers, [REQUEST_ID_HEADER]: defaultPayloadConverter.toPayload(id) } } : input);
+      },
+      startChildWorkflowExecution: (input, next) => {
+        const id = requestId();
+        return next(id ? { ...input, options: { ...input.options, memo: { ...input.options.memo, request_id: id } } } : input);
       },
     },
   ],

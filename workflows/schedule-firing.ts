@@ -38,8 +38,8 @@ export async function fireJobSchedule<T>(firing: {
     claim = await firing.claim(workflowId);
   }
   const entry = { jobType, jobId, workflowId };
-  if (claim.kind === 'gone') {
-    await scheduler.recordCronOutcome({ ...entry, repoId: null, hostId: null, status: 'skipped', runId: null, output: 'the job is gone or no longer scheduled' });
+  if (claim.kind === 'off') {
+    await scheduler.recordCronOutcome({ ...entry, repoId: null, hostId: null, status: 'skipped', runId: null, output: claim.why });
     return null;
   }
   const scope = { repoId: claim.repoId, hostId: claim.hostId };

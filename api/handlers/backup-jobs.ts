@@ -94,7 +94,7 @@ export async function createBackupJob(ctx: ApiContext): Promise<void> {
   await checkHooks(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.persist(job).flush();
-  await applyJobSchedule(ctx.services, ctx.state.em, job.id, job);
+  await applyJobSchedule(ctx.services, ctx.state.em, job.id);
   respondCreated(ctx, `/backup-jobs/${job.id}`, backupJobView(job));
 }
 
@@ -121,7 +121,7 @@ export async function updateBackupJob(ctx: ApiContext): Promise<void> {
   await checkHooks(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
-  await applyJobSchedule(ctx.services, ctx.state.em, job.id, job);
+  await applyJobSchedule(ctx.services, ctx.state.em, job.id);
   respond(ctx, 200, backupJobView(job));
 }
 
@@ -136,7 +136,7 @@ export async function deleteBackupJob(ctx: ApiContext): Promise<void> {
     if (!isDryRun(ctx)) await tx.nativeDelete(BackupJob, { id });
   });
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { backup_job: backupJobView(await findJob(ctx, id)) } });
-  await applyJobSchedule(ctx.services, ctx.state.em, id, null);
+  await applyJobSchedule(ctx.services, ctx.state.em, id, true);
   respondNoContent(ctx);
 }
 

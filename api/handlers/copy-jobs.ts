@@ -85,7 +85,7 @@ export async function createCopyJob(ctx: ApiContext): Promise<void> {
   await assign(ctx, job, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.persist(job).flush();
-  await applyCopySchedule(ctx.services, ctx.state.em, job.id, job);
+  await applyCopySchedule(ctx.services, ctx.state.em, job.id);
   respondCreated(ctx, `/copy-jobs/${job.id}`, copyJobView(job));
 }
 
@@ -96,7 +96,7 @@ export async function updateCopyJob(ctx: ApiContext): Promise<void> {
   await assign(ctx, job, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
   await ctx.state.em.flush();
-  await applyCopySchedule(ctx.services, ctx.state.em, job.id, job);
+  await applyCopySchedule(ctx.services, ctx.state.em, job.id);
   respond(ctx, 200, copyJobView(job));
 }
 
@@ -111,7 +111,7 @@ export async function deleteCopyJob(ctx: ApiContext): Promise<void> {
     if (!isDryRun(ctx)) await tx.nativeDelete(CopyJob, { id });
   });
   if (isDryRun(ctx)) return respondDryRun(ctx, { would_delete: { copy_job: copyJobView(job) } });
-  await applyCopySchedule(ctx.services, ctx.state.em, id, null);
+  await applyCopySchedule(ctx.services, ctx.state.em, id, true);
   respondNoContent(ctx);
 }
 

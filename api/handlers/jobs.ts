@@ -10,7 +10,6 @@ import { lockStateQuery } from '../../workflows/repository-lock';
 import { backupScheduleId, copyScheduleId } from '../../common/schedule-ids';
 import { RepoIdKey, RunKindKey } from '../../workflows/search-attributes';
 import { webhookDeliveryWorkflowId } from '../../workflows/webhook-delivery';
-import { closeJobOf } from '../backup-runs';
 import { idFilter, inScope, recordsInReach, type ResourceScope } from '../auth/resource-scope';
 import { authOf, type ApiContext, type RequestBody, type Services } from '../context';
 import type { components } from '../contract.gen';
@@ -19,7 +18,7 @@ import { respond } from '../envelope';
 import { ApiError, invalidField } from '../errors';
 import { startOperationRun } from '../operation-runs';
 import { pageMeta, pageOf } from '../pagination';
-import { ACTIVE_RUN_STATUSES, markLost, workflowState } from '../runs';
+import { ACTIVE_RUN_STATUSES, markLost, showOnJob, workflowState } from '../runs';
 import { applicationFailureOf } from '../workflow-calls';
 import { respondWithOperationRun } from './repo-runs';
 import { servedByWorker, taskQueuePollers, timestampDate } from '../task-queue-pollers';
@@ -145,18 +144,30 @@ async function runsWaitingForLocks(services: Services, scope: ResourceScope): Pr
   return (await Promise.all(waiting)).reduce((sum, n) => sum + n, 0);
 }
 
-/** When the next Temporal Schedule of a job within reach fires. */
+/**
+ * When the next Temporal Schedule of a job within reach fires. Each job keeps its next due time
+ * as Temporal gave it when its schedule was last applied or re-read; only those whose due time
+ * has passed since (they fired) are asked of Temporal, so the cost does not grow with the jobs.
+ */
 async function nextScheduleFiring(ctx: ApiContext, scope: ResourceScope): Promise<Date | null> {
   const repoIds = idFilter(scope.repos);
   const hostIds = idFilter(scope.hosts);
+  const scheduled = { scheduleEnabled: true, schedulePaused: false };
+  const fields = ['id', 'scheduleDueAt'] as const;
   const [backups, copies] = await Promise.all([
-    ctx.state.em.find(BackupJob, { scheduleEnabled: true, ...(repoIds ? { repo: repoIds } : {}), ...(hostIds ? { host: hostIds } : {}) }, { fields: ['id'] }),
-    ctx.state.em.find(CopyJob, { scheduleEnabled: true, ...(repoIds ? { sourceRepo: repoIds } : {}), ...(hostIds ? { destHost: hostIds } : {}) }, { fields: ['id'] }),
+    ctx.state.em.find(BackupJob, { ...scheduled, ...(repoIds ? { repo: repoIds } : {}), ...(hostIds ? { host: hostIds } : {}) }, { fields }),
+    ctx.state.em.find(CopyJob, { ...scheduled, ...(repoIds ? { sourceRepo: repoIds } : {}), ...(hostIds ? { destHost: hostIds } : {}) }, { fields }),
   ]);
-  const scheduleIds = [...backups.map((job) => backupScheduleId(job.id, ctx.services.temporalConfig.taskQueue)), ...copies.map((job) => copyScheduleId(job.id, ctx.services.temporalConfig.taskQueue))];
-  const descriptions = await Promise.all(scheduleIds.map((id) => describeSchedule(ctx.services, id)));
-  const firings = descriptions.flatMap((description) => description?.info.nextActionTimes.slice(0, 1) ?? []);
-  return firings.length > 0 ? new Date(Math.min(...firings.map((date) => date.getTime()))) : null;
+  const { taskQueue } = ctx.services.temporalConfig;
+  const now = Date.now();
+  const stale = (job: { scheduleDueAt: Date | null }) => (job.scheduleDueAt?.getTime() ?? 0) <= now;
+  const staleIds = [...backups.filter(stale).map((job) => backupScheduleId(job.id, taskQueue)), ...copies.filter(stale).map((job) => copyScheduleId(job.id, taskQueue))];
+  const descriptions = await Promise.all(staleIds.map((id) => describeSchedule(ctx.services, id)));
+  const firings = [
+    ...[...backups, ...copies].filter((job) => !stale(job)).map((job) => (job.scheduleDueAt as Date).getTime()),
+    ...descriptions.flatMap((description) => description?.info.nextActionTimes.slice(0, 1).map((date) => date.getTime()) ?? []),
+  ];
+  return firings.length > 0 ? new Date(Math.min(...firings)) : null;
 }
 
 /**
@@ -202,8 +213,7 @@ export async function getJobsSummary(ctx: ApiContext): Promise<void> {
 
 /**
  * The pollers of the task queue as Temporal reports them, workflow and activity pollers merged
- * by worker identity. Online when both kinds of task were polled recently: a worker polling only
- * one could not finish a run.
+ * by worker identity. Online when a worker polled recently (see servedByWorker).
  */
 export async function getWorkerStatus(ctx: ApiContext): Promise<void> {
   const { temporalConfig } = ctx.services;
@@ -308,10 +318,7 @@ async function recordOutcome(em: EntityManager, entity: (typeof RECOVERABLE)[num
   const failure = outcome.status === 'failed' ? { failureCode: outcome.code, failureMessage: outcome.message } : {};
   const closed = await em.nativeUpdate(entity as typeof OperationRun, { id: run.id as string, status: { $in: [...ACTIVE_RUN_STATUSES] } }, { status: outcome.status, finishedAt: new Date(), ...failure });
   if (closed === 0) return false;
-  if (run instanceof BackupJobRun) {
-    if (outcome.status === 'failed') await closeJobOf(em, run)(outcome.message);
-    else await em.nativeUpdate(BackupJob, { id: run.jobId, lastRunId: run.id }, { lastStatus: 'success', lastError: null });
-  }
+  await showOnJob(em, entity, run.id, { status: outcome.status, message: outcome.status === 'failed' ? outcome.message : null });
   return true;
 }
 
@@ -335,14 +342,7 @@ export async function recoverJobs(ctx: ApiContext): Promise<void> {
       const state = await workflowState(ctx.services, run);
       if (state.running) return;
       const outcome = await closedOutcome(ctx.services, run.workflowId, state.status);
-      let closed = false;
-      if (outcome) closed = await recordOutcome(em, entity, run, outcome);
-      else {
-        await markLost(em, entity, run, state.status, async (message) => {
-          closed = true;
-          if (run instanceof BackupJobRun) await closeJobOf(em, run)(message);
-        });
-      }
+      const closed = outcome ? await recordOutcome(em, entity, run, outcome) : await markLost(em, entity, run, state.status);
       if (closed) runs.push({ id: String(run.id), kind: kind(run as OperationRun), workflow_id: run.workflowId, previous_status: run.status, status: outcome?.status ?? 'failed' });
     }));
   }

@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { isTimeZone } from '../../common/settings';
+import { canonicalTimeZone } from '../../common/settings';
 import { ApiToken, DomainEvent, User } from '../../db/entities';
 import { authorityOf, userRefusal } from '../auth/authenticate';
 import { hashPassword } from '../auth/passwords';
@@ -104,7 +104,7 @@ function checkFields(body: UserFields, next: Settable): void {
   if (body.role !== undefined) checkRole(body.role);
   const problems: FieldError[] = [];
   const now = new Date();
-  if (body.preferred_timezone && !isTimeZone(body.preferred_timezone)) problems.push({ field: 'preferred_timezone', message: 'must be an IANA time zone' });
+  if (body.preferred_timezone && !canonicalTimeZone(body.preferred_timezone)) problems.push({ field: 'preferred_timezone', message: 'must be an IANA time zone' });
   if (body.suspended_until && new Date(body.suspended_until) <= now) problems.push({ field: 'suspended_until', message: 'must be in the future' });
   if (body.account_expires_at && new Date(body.account_expires_at) <= now) problems.push({ field: 'account_expires_at', message: 'must be in the future' });
   if (next.suspensionReason !== null && next.suspendedUntil === null) problems.push({ field: 'suspension_reason', message: 'only goes with suspended_until' });

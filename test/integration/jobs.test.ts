@@ -340,4 +340,28 @@ describe('POST /jobs/recover', () => {
       await h.sql(`delete from operation_runs where id = ?`, [fresh]);
     }
   });
+
+  test('a copy run closed as lost shows on its copy job; one still going holds its job even when the job now reads another repository', async () => {
+    const copy = (await h.api.post('/copy-jobs', { name: `copy-${unique()}`, source_repo_id: repoA.id, dest_path: join(dir, `dest-${unique()}`), dest_password: 'pw' })).body.data;
+    const insertRun = async (age: string) => {
+      const id = randomUUID();
+      await h.sql(`insert into operation_runs (id, kind, status, trigger, job_id, workflow_id, repo_id, queued_at, started_at, params)
+        values (?, 'copy', 'running', 'api', ?, ?, ?, now() - interval '${age}', now() - interval '${age}', '{}')`, [id, copy.id, `copy-job-${copy.id}-${id}`, repoA.id]);
+      await h.sql(`update copy_jobs set last_status = 'running', last_run_id = ? where id = ?`, [id, copy.id]);
+      return id;
+    };
+
+    const lost = await insertRun('2 hours');
+    const recovered = await h.api.post('/jobs/recover', { older_than_minutes: 30 });
+    expect(recovered.body.data.runs).toContainEqual({ id: lost, kind: 'copy', workflow_id: `copy-job-${copy.id}-${lost}`, previous_status: 'running', status: 'failed' });
+    expect((await h.api.get(`/copy-jobs/${copy.id}`)).body.data).toMatchObject({ last_status: 'failed', last_error: expect.stringMatching(/NOT_FOUND/) });
+
+    // A run just recorded (its workflow not started yet) is still going: moving the job to another repository starts no second one.
+    const going = await insertRun('1 second');
+    expect((await h.api.patch(`/copy-jobs/${copy.id}`, { source_repo_id: repoB.id })).status).toBe(200);
+    expectError(await h.api.post(`/copy-jobs/${copy.id}/run`), 409, 'run_in_progress');
+    expect(await h.count('operation_runs', "kind = 'copy' and job_id = ?", [copy.id])).toBe(2);
+    await h.sql(`update operation_runs set status = 'failed', finished_at = now() where id = ?`, [going]);
+    await h.api.delete(`/copy-jobs/${copy.id}`);
+  });
 });

@@ -103,6 +103,39 @@ test('a bad cron expression or time zone is a 422 that changes nothing', async (
   await h.api.delete(`/backup-jobs/${job.id}`);
 });
 
+test('a time zone in any letter case, or an alias, is stored and given to Temporal as the tz database writes it', async () => {
+  // Temporal reads zone names case-sensitively: `europe/paris` would be saved but never applied.
+  const job = (await h.api.post('/backup-jobs', { name: `tz-${unique()}`, repo_id: repoId, source_paths: ['/srv'], schedule_enabled: true, schedule_hour: 5, schedule_timezone: 'europe/paris' })).body.data;
+  expect(job.schedule_timezone).toBe('Europe/Paris');
+  expect((await scheduleOf(job.id).describe()).spec.timezone).toBe('Europe/Paris');
+  const patched = await h.api.patch(`/backup-jobs/${job.id}`, { schedule_timezone: 'US/Eastern' });
+  expect(patched.status).toBe(200);
+  expect(patched.body.data.schedule_timezone).toBe('America/New_York');
+  expect((await scheduleOf(job.id).describe()).spec.timezone).toBe('America/New_York');
+
+  // The shared setting too: every schedule following it is applied with the canonical name.
+  expect((await h.api.put('/settings/timezone', { value: 'ASIA/TOKYO' })).body.data.value).toBe('Asia/Tokyo');
+  try {
+    expect((await h.api.patch(`/backup-jobs/${job.id}`, { schedule_timezone: null })).status).toBe(200);
+    expect((await scheduleOf(job.id).describe()).spec.timezone).toBe('Asia/Tokyo');
+  } finally {
+    await h.api.put('/settings/timezone', { value: 'UTC' });
+  }
+  await h.api.delete(`/backup-jobs/${job.id}`);
+});
+
+test('a firing while the job is paused (its pause not yet in Temporal) is skipped, logged, and pauses the schedule', async () => {
+  const job = (await h.api.post('/backup-jobs', { name: `paused-${unique()}`, repo_id: repoId, source_paths: [await source()], schedule_enabled: true })).body.data;
+  await h.sql('update backup_jobs set schedule_paused = true where id = ?', [job.id]); // as if applying the pause had failed
+  expect((await scheduleOf(job.id).describe()).state.paused).toBe(false);
+  await scheduleOf(job.id).trigger();
+  const skipped = await waitFor(async () => (await cronLog('&status=skipped')).find((e) => e.job_id === job.id), 'the skipped firing', 60_000);
+  expect(skipped).toMatchObject({ run_id: null, output: 'the job\u2019s schedule is paused' });
+  expect((await scheduleOf(job.id).describe()).state.paused).toBe(true);
+  expect((await h.api.get(`/backup-jobs/${job.id}/runs`)).body.data).toEqual([]);
+  await h.api.delete(`/backup-jobs/${job.id}`);
+});
+
 test('a schedule due within the test fires a real run, seen in the cron log and the job\u2019s runs', async () => {
   const job = (await h.api.post('/backup-jobs', { name: `minutely-${unique()}`, repo_id: repoId, source_paths: [await source()], schedule_enabled: true, schedule_cron: '* * * * *' })).body.data;
   const entry = await waitFor(async () => (await cronLog('&job_type=backup')).find((e) => e.job_id === job.id && e.status === 'success'), 'the firing in the cron log', 150_000, 1000);
@@ -311,12 +344,15 @@ describe('the global tasks', () => {
     expectError(await scoped.api.post('/scheduler/tasks/integrity_check/run'), 403, 'repo_not_in_scope');
     const second = (await h.api.post('/repos', { name: `repo-${unique()}`, path: join(dir, `repo-${unique()}`), password: 'pw', init: true })).body.data.id;
 
-    const run = (await h.api.post('/scheduler/tasks/integrity_check/run?wait=120')).body.data;
+    const requestId = `task-run-${unique()}`;
+    const run = (await h.api.post('/scheduler/tasks/integrity_check/run?wait=120', {}, { headers: { 'x-request-id': requestId } })).body.data;
     expect(run).toMatchObject({ kind: 'scheduler_task', status: 'success', trigger: 'api' });
     expect(run.result).toMatchObject({ checked: 2, failed: [], skipped: [] });
     for (const id of [repoId, second]) {
-      const checks = (await h.api.get(`/repos/${id}/runs?kind=repo_check`)).body.data as { status: string; trigger: string }[];
+      const checks = (await h.api.get(`/repos/${id}/runs?kind=repo_check`)).body.data as { status: string; trigger: string; workflow_id: string }[];
       expect(checks[0]).toMatchObject({ status: 'success', trigger: 'api' }); // as the task run was
+      // Each check is a child workflow of the task run, and carries the request that asked for it.
+      expect((await h.services.temporal.workflow.getHandle(checks[0]?.workflow_id as string).describe()).memo).toMatchObject({ request_id: requestId });
     }
     expect((await cronLog('&job_type=auto_check'))[0]).toMatchObject({ status: 'success', run_id: run.id, output: '2 repositories checked, 0 failed, 0 skipped (a check already running)' });
     await h.api.delete(`/repos/${second}`);

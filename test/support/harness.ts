@@ -13,7 +13,7 @@ import { servedByWorker, taskQueuePollers } from '../../api/task-queue-pollers';
 import type { AppConfig } from '../../common/config';
 import { ApiToken, User } from '../../db/entities';
 import { ensureFirstAdmin } from '../../db/first-admin';
-import { createWorker } from '../../worker/create-worker';
+import { createWorker, WORKFLOW_INTERCEPTOR_MODULES } from '../../worker/create-worker';
 import { ensureSearchAttributes } from '../../worker/search-attributes';
 import { ApiClient } from './api-client';
 import { createTestDatabase } from './database';
@@ -90,7 +90,8 @@ export async function startHarness(options: { worker?: boolean; resticBinary?: s
     ({ worker, close: closeWorker } = await createWorker({
       temporal: config.temporal,
       activityDeps: { orm: services.orm, secrets: services.secrets, resticBinary: config.resticBinary, protectedPaths: [] },
-      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger }),
+      // The same workflow interceptors as a worker that bundles its own (the request id of runs).
+      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: quietLogger }),
     }));
     workerRun = worker.run();
   }
