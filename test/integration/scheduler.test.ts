@@ -188,7 +188,9 @@ describe('the overlap policy, when a run of the job is still going', () => {
     const api = runs.find((r) => r.id === apiRun.id);
     const scheduled = runs.find((r) => r.trigger === 'schedule');
     expect(new Date(scheduled?.started_at as string).getTime()).toBeGreaterThanOrEqual(new Date(api?.finished_at as string).getTime());
-    expect((await cronLog()).find((e) => e.job_id === job.id)).toMatchObject({ status: 'success', run_id: scheduled?.id });
+    // The firing writes its cron log entry once its run has recorded its outcome.
+    const entry = await waitFor(async () => (await cronLog()).find((e) => e.job_id === job.id), 'the firing in the cron log', 30_000);
+    expect(entry).toMatchObject({ status: 'success', run_id: scheduled?.id });
     await h.api.delete(`/backup-jobs/${job.id}`);
   });
 });
