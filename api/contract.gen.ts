@@ -119,7 +119,7 @@ export interface paths {
         put?: never;
         /**
          * Create a token
-         * @description Creates a token for the calling user. The secret is in the response once and never again (a retry with the same `Idempotency-Key` answers 409 `secret_not_replayable` with the `token_id` instead of the secret). The new token cannot hold a scope the calling token does not effectively hold, nor a wider repository/host scope (403 `scope_escalation_forbidden`). `expires_at` defaults to now + `api_default_token_lifetime_days`. Emits the `api_token.created` webhook event.
+         * @description Creates a token for the calling user, or with `user_id` for another user (a service account, a colleague without a token yet). The secret is in the response once and never again (a retry with the same `Idempotency-Key` answers 409 `secret_not_replayable` with the `token_id` instead of the secret). The new token cannot hold a scope the calling token does not effectively hold, nor a wider repository/host scope (403 `scope_escalation_forbidden`). `expires_at` defaults to now + `api_default_token_lifetime_days`. Emits the `api_token.created` webhook event.
          */
         post: operations["createApiToken"];
         delete?: never;
@@ -940,7 +940,7 @@ export interface paths {
         };
         /**
          * Scheduled execution log
-         * @description Newest first. Paginated (the reference used `limit`, 1-200, default 30). Entries of jobs outside the caller's scope are omitted.
+         * @description Newest first. Paginated (the reference used `limit`, 1-200, default 30). Entries of jobs outside the caller's scope are omitted, and a caller limited to some repositories or hosts does not see the entries of global tasks and reconciliations (they speak of every repository).
          */
         get: operations["listCronLog"];
         put?: never;
@@ -1197,7 +1197,7 @@ export interface paths {
         };
         /**
          * Scheduled execution log
-         * @description Same entries as `GET /scheduler/cron-log`, for log readers: newest first, filtered to jobs in the caller's scope.
+         * @description Same entries as `GET /scheduler/cron-log`, for log readers: newest first, filtered to jobs in the caller's scope (global entries only for a caller reaching every repository and host).
          */
         get: operations["listCronLogs"];
         put?: never;
@@ -1257,7 +1257,7 @@ export interface paths {
         };
         /**
          * Recent runs
-         * @description Runs of every kind in the caller's scope (backup runs, operation runs and restores of repositories and hosts in reach; webhook deliveries only for callers whose repositories and hosts are not limited), newest first (by `queued_at`), with their workflow id and Temporal UI link. Statuses are as recorded; POST /jobs/recover reconciles runs whose workflow closed without recording one. Paginated (the reference used `limit`, 1-200, default 25).
+         * @description Runs of every kind in the caller's scope (backup runs, operation runs and restores of repositories and hosts in reach; webhook deliveries only for callers whose repositories and hosts are not limited), newest first (by `queued_at`), with their workflow id and Temporal UI link. An active run listed whose workflow closed without recording an outcome is closed as `workflow_lost` as it is read, as on its own route; POST /jobs/recover reconciles all of them at once. `links.self` is null for webhook deliveries, runs of no repository (tasks, maintenance passes) and runs whose job or repository was deleted. Paginated (the reference used `limit`, 1-200, default 25).
          */
         get: operations["listRecentJobs"];
         put?: never;
@@ -1604,6 +1604,8 @@ export interface components {
         };
         /** @description New token. The resource scope (`repo_scope_mode`/`host_scope_mode`, default `all`) can only narrow what the user may see. */
         ApiTokenCreate: {
+            /** @description The user the token is for (default: the caller). For another user the calling token needs `users:write` (403 `insufficient_scope`), and the user may do no more than the caller (403 `role_escalation_forbidden` / `scope_escalation_forbidden`, as for changing them); an unknown user is 422 naming `user_id`. The token works within that user's permissions, and that user sees and manages it; disabling or deleting the user stops it. */
+            user_id?: number;
             name: string;
             /** @description Must be a subset of the calling token's effective scopes (403 `scope_escalation_forbidden` otherwise). With `read_only`, write/run scopes are dropped; at least one scope must remain. */
             scopes: components["schemas"]["Scope"][];
@@ -3211,7 +3213,7 @@ export interface components {
                 running: number;
                 completed: number;
                 failed: number;
-                /** @description Runs recorded as queued or running whose workflow has closed without recording an outcome, or no longer exists (what POST /jobs/recover reconciles). */
+                /** @description Runs recorded as queued or running whose workflow has closed without recording an outcome, or no longer exists (what POST /jobs/recover reconciles); counted here only, not also as queued or running. */
                 dead_letter: number;
             };
             /** Format: date-time */
@@ -4544,6 +4546,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookTestResultEnvelope"] | components["schemas"]["DryRunEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -4633,6 +4636,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDeliveryEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6219,6 +6223,7 @@ export interface operations {
                     "application/json": components["schemas"]["HostTestResultEnvelope"] | components["schemas"]["DryRunEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6429,6 +6434,7 @@ export interface operations {
                     "application/json": components["schemas"]["SshKeyTestResultEnvelope"] | components["schemas"]["DryRunEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6611,9 +6617,10 @@ export interface operations {
                     "application/json": components["schemas"]["OperationRunEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description `unknown_task`: not one of `weekly_report`, `integrity_check`, `db_vacuum`. */
+            /** @description `unknown_task`: not one of `weekly_report`, `integrity_check`, `db_vacuum`, `absence_check`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6730,6 +6737,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6765,6 +6773,7 @@ export interface operations {
                     "application/json": components["schemas"]["UpdatedCountEnvelope"] | components["schemas"]["DryRunEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];

@@ -47,6 +47,23 @@ function itemProblem(item: string, field: Field): string | null {
   return start <= end ? null : `the range "${range}" ends before it starts`;
 }
 
+/** The values an item list of a field (already checked) stands for. */
+function valuesOf(text: string, field: Field): Set<number> {
+  const values = new Set<number>();
+  for (const item of text.split(',')) {
+    const [range = '*', step] = item.split('/');
+    const [from = '', to] = range.split('-');
+    const start = range === '*' ? field.min : (valueOf(from, field) as number);
+    // `5/15` runs from 5 to the end of the field, as in Temporal.
+    const end = range === '*' || (to === undefined && step !== undefined) ? field.max : to === undefined ? start : (valueOf(to, field) as number);
+    for (let value = start; value <= end; value += Number(step ?? 1)) values.add(value);
+  }
+  return values;
+}
+
+/** Days in each month, February of a leap year included. */
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** The expression as stored and given to Temporal: single spaces, shorthands in lower case, names in upper case. */
 export function normalizeCron(expression: string): string {
   const trimmed = expression.trim().replace(/\s+/g, ' ');
@@ -65,6 +82,11 @@ export function cronProblem(expression: string): string | null {
       const problem = itemProblem(item, field);
       if (problem) return `${field.name}: ${problem}`;
     }
+  }
+  const days = valuesOf(fields[2] as string, FIELDS[2] as Field);
+  const months = valuesOf(fields[3] as string, FIELDS[3] as Field);
+  if (![...months].some((month) => [...days].some((day) => day <= (DAYS_IN_MONTH[month - 1] as number)))) {
+    return 'day of month: none of these days is in any of these months, so the schedule would never fire';
   }
   return null;
 }

@@ -21,11 +21,14 @@ function activityLogView(entry: Row<ActivityLog>): components['schemas']['Activi
 
 /**
  * Everyone's entries only for a token that may read users and reaches every repository and
- * host (entries name resources by id and name); any other caller sees their own.
+ * host (entries name resources by id and name). A caller limited to some repositories or hosts
+ * sees the entries made through its own token (not those its user made through wider ones);
+ * any other caller, its user's.
  */
 export async function listActivityLogs(ctx: ApiContext): Promise<void> {
-  const { user, scopes, resources } = authOf(ctx);
-  const everyone = scopes.has('users:read') && resources.repos === null && resources.hosts === null;
+  const { user, token, scopes, resources } = authOf(ctx);
+  const limited = resources.repos !== null || resources.hosts !== null;
+  const everyone = scopes.has('users:read') && !limited;
   const query = ctx.state.query;
   const asked = query.user_id as number | undefined;
   // For a caller limited to their own entries, asking for someone else's finds nothing; it never widens.
@@ -37,6 +40,7 @@ export async function listActivityLogs(ctx: ApiContext): Promise<void> {
     page,
     {
       ...(userId === undefined ? {} : { userId }),
+      ...(limited ? { tokenId: token.id } : {}),
       ...(query.action ? { action: query.action as string } : {}),
       ...(query.severity ? { severity: query.severity as ActivityLog['severity'] } : {}),
       ...timeWindow('createdAt', query),

@@ -1,4 +1,4 @@
-import { ApiToken, DomainEvent, Host, Repo } from '../../db/entities';
+import { ApiToken, DomainEvent, Host, Repo, User } from '../../db/entities';
 import { readSettings } from '../../common/settings';
 import { parseIpRange } from '../auth/ip-ranges';
 import { assertWithinCaller, keptScopes, type TokenBounds } from '../auth/token-bounds';
@@ -6,9 +6,10 @@ import { generateToken } from '../auth/tokens';
 import { authOf, type ApiContext, type RequestBody } from '../context';
 import { isDryRun, respondDryRun } from '../dry-run';
 import { errorBody, respond, respondCreated, respondNoContent } from '../envelope';
-import { conflict, invalidFields, notFound, type FieldError } from '../errors';
+import { ApiError, conflict, invalidFields, notFound, type FieldError } from '../errors';
 import { pageMeta, pageOf } from '../pagination';
 import { apiTokenView } from '../views';
+import { assertManageable } from '../auth/user-guards';
 
 const DAY_MS = 86_400_000;
 
@@ -89,7 +90,20 @@ export async function getApiToken(ctx: ApiContext): Promise<void> {
   respond(ctx, 200, apiTokenView(await findOwnToken(ctx)));
 }
 
-/** A token for the calling user, never wider than the calling token; its secret is shown here only. */
+/** The user a new token is for: the caller, or a user the caller may manage (with `users:write`). */
+async function ownerOf(ctx: ApiContext, userId: number | undefined): Promise<number> {
+  const caller = authOf(ctx);
+  if (userId === undefined || userId === caller.user.id) return caller.user.id;
+  if (!caller.scopes.has('users:write')) {
+    throw new ApiError(403, 'insufficient_scope', 'a token for another user requires the users:write scope', { required_scope: 'users:write' });
+  }
+  const user = await ctx.state.em.findOne(User, userId);
+  if (!user) throw invalidFields([{ field: 'user_id', message: `user ${userId} does not exist` }]);
+  assertManageable(caller, user);
+  return user.id;
+}
+
+/** A token for the calling user (or one it manages), never wider than the calling token; its secret is shown here only. */
 export async function createApiToken(ctx: ApiContext): Promise<void> {
   const body = ctx.request.body as RequestBody<'createApiToken'>;
   const caller = authOf(ctx);
@@ -108,12 +122,13 @@ export async function createApiToken(ctx: ApiContext): Promise<void> {
   });
   checkBounds(body, bounds);
   assertWithinCaller(caller, bounds);
+  const owner = await ownerOf(ctx, body.user_id);
   await checkReferences(ctx, body);
   if (isDryRun(ctx)) return respondDryRun(ctx);
 
   const secret = generateToken();
   const token = em.create(ApiToken, {
-    user: caller.user.id,
+    user: owner,
     name: body.name,
     prefix: secret.prefix,
     tokenHash: secret.hash,

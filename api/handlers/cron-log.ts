@@ -5,16 +5,16 @@ import { respond } from '../envelope';
 import { findPage, pageMeta, pageWithLimit, timeWindow, type Row } from '../pagination';
 import type { components } from '../contract.gen';
 
-/** Entries about jobs in the caller's repository and host scope (a local or copy job has no host: out of a host-limited caller's reach), and the global ones (no job). */
+/**
+ * Entries about jobs in the caller's repository and host scope (a local or copy job has no host:
+ * out of a host-limited caller's reach). The global ones (tasks, reconciliation: no job) speak of
+ * every repository, so only a caller reaching all of them sees those.
+ */
 function inScope(ctx: ApiContext): Record<string, unknown> {
   const { repos, hosts } = authOf(ctx).resources;
   const repoIds = idFilter(repos);
   const hostIds = idFilter(hosts);
-  const conditions = [
-    ...(repoIds ? [{ $or: [{ jobId: null }, { repoId: repoIds }] }] : []),
-    ...(hostIds ? [{ $or: [{ jobId: null }, { hostId: hostIds }] }] : []),
-  ];
-  return conditions.length > 0 ? { $and: conditions } : {};
+  return { ...(repoIds ? { repoId: repoIds } : {}), ...(hostIds ? { hostId: hostIds } : {}) };
 }
 
 const cronLogView = (entry: Row<CronLogEntry>): components['schemas']['CronLogEntry'] => ({

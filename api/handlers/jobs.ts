@@ -18,7 +18,7 @@ import { respond } from '../envelope';
 import { ApiError, invalidField } from '../errors';
 import { startOperationRun } from '../operation-runs';
 import { pageMeta, pageOf } from '../pagination';
-import { ACTIVE_RUN_STATUSES, markLost, showOnJob, workflowState } from '../runs';
+import { ACTIVE_RUN_STATUSES, markLost, observeRun, showOnJob, workflowState } from '../runs';
 import { applicationFailureOf } from '../workflow-calls';
 import { respondWithOperationRun } from './repo-runs';
 import { servedByWorker, taskQueuePollers, timestampDate } from '../task-queue-pollers';
@@ -42,6 +42,8 @@ interface RunRow {
   finished_at: Date | null;
   failure_code: string | null;
   failure_message: string | null;
+  /** Whether the run's own route can show it: its job (backups) or repository (operation runs) still exists. */
+  linkable: boolean;
 }
 
 const SUMMARY_WINDOW_MS = 24 * 3600_000;
@@ -58,9 +60,12 @@ const RUN_COLUMNS = ['status', 'trigger', 'workflowId', 'jobId', 'repoId', 'host
 function runsInReach(em: EntityManager, scope: ResourceScope): Knex.QueryBuilder {
   const reach = recordsInReach(scope);
   const branches = [
-    em.createQueryBuilder(BackupJobRun).select([raw(`'backup'::text as kind`), raw('id::text as id'), ...RUN_COLUMNS]).where(reach),
-    em.createQueryBuilder(OperationRun).select([raw('kind::text as kind'), raw('id::text as id'), ...RUN_COLUMNS]).where(reach),
-    em.createQueryBuilder(Restore).select([raw(`'restore'::text as kind`), raw('id::text as id'), ...RUN_COLUMNS.map((c) => (c === 'jobId' ? raw('null::int as job_id') : c))]).where(reach),
+    em.createQueryBuilder(BackupJobRun, 'r')
+      .select([raw(`'backup'::text as kind`), raw('r.id::text as id'), ...RUN_COLUMNS, raw('exists (select 1 from backup_jobs j where j.id = r.job_id) as linkable')]).where(reach),
+    em.createQueryBuilder(OperationRun, 'r')
+      .select([raw('r.kind::text as kind'), raw('r.id::text as id'), ...RUN_COLUMNS, raw('exists (select 1 from repos p where p.id = r.repo_id) as linkable')]).where(reach),
+    em.createQueryBuilder(Restore, 'r')
+      .select([raw(`'restore'::text as kind`), raw('r.id::text as id'), ...RUN_COLUMNS.map((c) => (c === 'jobId' ? raw('null::int as job_id') : c)), raw('true as linkable')]).where(reach),
   ].map((qb) => qb.getKnexQuery());
   if (scope.repos === null && scope.hosts === null) {
     branches.push(
@@ -78,6 +83,7 @@ function runsInReach(em: EntityManager, scope: ResourceScope): Knex.QueryBuilder
         raw(`case when d.state in ('delivered', 'failed') then d.attempted_at end as finished_at`),
         raw(`case when d.state = 'failed' then 'delivery_failed' end as failure_code`),
         raw(`case when d.state = 'failed' then d.error end as failure_message`),
+        raw('false as linkable'),
       ]).getKnexQuery(),
     );
   }
@@ -86,12 +92,12 @@ function runsInReach(em: EntityManager, scope: ResourceScope): Knex.QueryBuilder
 
 const workflowIdOf = (row: RunRow) => (row.kind === 'webhook_delivery' ? webhookDeliveryWorkflowId(Number(row.id)) : (row.workflow_id as string));
 
-/** The API address of a run, as its own view links it (deliveries have none of their own). */
+/** The API address of a run, as its own view links it; none for deliveries, runs of no repository, and runs whose job or repository is gone. */
 function selfLink(row: RunRow): string | null {
+  if (!row.linkable) return null;
   if (row.kind === 'backup') return `/api/v1/backup-jobs/${row.job_id}/runs/${row.id}`;
   if (row.kind === 'restore') return `/api/v1/restores/${row.id}`;
-  if (row.kind === 'webhook_delivery') return null;
-  return row.repo_id !== null ? `/api/v1/repos/${row.repo_id}/runs/${row.id}` : null;
+  return `/api/v1/repos/${row.repo_id}/runs/${row.id}`;
 }
 
 function recentRunView(row: RunRow, temporal: TemporalConfig): Schemas['RecentRun'] {
@@ -114,6 +120,19 @@ function recentRunView(row: RunRow, temporal: TemporalConfig): Schemas['RecentRu
   };
 }
 
+/**
+ * An active run of the list as Temporal sees it: one whose workflow has closed without an outcome
+ * is closed as `workflow_lost` (its job too), as when it is read on its own route.
+ */
+async function observedRow(ctx: ApiContext, row: RunRow): Promise<RunRow> {
+  if (row.kind === 'webhook_delivery' || !(ACTIVE_RUN_STATUSES as readonly string[]).includes(row.status)) return row;
+  const entity = row.kind === 'backup' ? BackupJobRun : row.kind === 'restore' ? Restore : OperationRun;
+  const { run } = await observeRun(ctx.services, ctx.state.em, entity, { id: row.kind === 'restore' ? Number(row.id) : row.id, status: row.status, workflowId: row.workflow_id as string, queuedAt: new Date(row.queued_at) });
+  const read = run as Partial<Pick<OperationRun, 'status' | 'finishedAt' | 'failureCode' | 'failureMessage'>>;
+  if (!read.finishedAt || !read.status) return row;
+  return { ...row, status: read.status, finished_at: read.finishedAt, failure_code: read.failureCode ?? null, failure_message: read.failureMessage ?? null };
+}
+
 export async function listRecentJobs(ctx: ApiContext): Promise<void> {
   const { em } = ctx.state;
   const { kind, status, limit } = ctx.state.query as { kind?: RunKind; status?: RunStatus; limit?: number };
@@ -125,7 +144,8 @@ export async function listRecentJobs(ctx: ApiContext): Promise<void> {
     connection.execute<RunRow[]>(filtered().select('*').orderBy([{ column: 'queued_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(page.perPage).offset(page.offset)),
     connection.execute<{ n: number }[]>(filtered().select(em.getKnex().raw('count(*)::int as n'))),
   ]);
-  respond(ctx, 200, rows.map((row) => recentRunView(row, ctx.services.temporalConfig)), pageMeta(page, counted[0]?.n ?? 0));
+  const observed = await Promise.all(rows.map((row) => observedRow(ctx, row)));
+  respond(ctx, 200, observed.map((row) => recentRunView(row, ctx.services.temporalConfig)), pageMeta(page, counted[0]?.n ?? 0));
 }
 
 /** Open repository locks of this task queue within reach, and how many runs wait in each (asked of the lock workflow). */
@@ -193,15 +213,18 @@ export async function getJobsSummary(ctx: ApiContext): Promise<void> {
     nextScheduleFiring(ctx, scope),
   ]);
   const states = await Promise.all(active.map((row) => workflowState(ctx.services, { id: row.id, status: row.status, workflowId: row.workflow_id as string, queuedAt: new Date(row.queued_at) })));
+  // A dead run counts as such only, not also as queued or running.
+  const dead = active.filter((_, i) => !states[i]?.running);
   const group = (status: RunStatus) => groups.find((g) => g.status === status);
+  const live = (status: 'queued' | 'running') => Math.max(0, (group(status)?.n ?? 0) - dead.filter((row) => row.status === status).length);
   const iso = (date: Date | null | undefined) => (date ? new Date(date).toISOString() : null);
   respond(ctx, 200, {
     counts: {
-      queued: group('queued')?.n ?? 0,
-      running: group('running')?.n ?? 0,
+      queued: live('queued'),
+      running: live('running'),
       completed: group('success')?.n ?? 0,
       failed: group('failed')?.n ?? 0,
-      dead_letter: states.filter((state) => !state.running).length,
+      dead_letter: dead.length,
     },
     oldest_queued_at: iso(group('queued')?.oldest_queued),
     oldest_running_at: iso(group('running')?.oldest_started),

@@ -3,7 +3,6 @@ import { canonicalTimeZone } from '../../common/settings';
 import { ApiToken, DomainEvent, User } from '../../db/entities';
 import { authorityOf, userRefusal } from '../auth/authenticate';
 import { hashPassword } from '../auth/passwords';
-import { intersect, scopeWithin } from '../auth/resource-scope';
 import { isRole, ROLES, userPermissions } from '../auth/roles';
 import { SCOPES, type Scope } from '../auth/scopes';
 import { authOf, type ApiContext, type AuthContext, type RequestBody } from '../context';
@@ -15,6 +14,7 @@ import { findOr404 } from '../lookup';
 import { findPage, pageMeta, pageOf, type Row } from '../pagination';
 import { apiTokenView } from '../views';
 import { checkReferences } from './api-tokens';
+import { assertGrantable, assertManageable } from '../auth/user-guards';
 
 type Schemas = components['schemas'];
 /** What a create or an update may set (a create body has these, plus username and password). */
@@ -65,7 +65,6 @@ export function userView(user: User | Row<User>): Schemas['User'] {
   };
 }
 
-const levelOf = (role: string) => (isRole(role) ? ROLES[role].level : 0);
 const given = <T>(value: T | undefined, current: T) => (value === undefined ? current : value);
 const dateOf = (value: string | null | undefined, current: Date | null) => (value === undefined ? current : value === null ? null : new Date(value));
 
@@ -111,45 +110,6 @@ function checkFields(body: UserFields, next: Settable): void {
   if (next.repoScopeMode === 'all' && next.repoScopeIds.length > 0) problems.push({ field: 'repo_ids', message: 'only goes with repo_scope_mode selected' });
   if (next.hostScopeMode === 'all' && next.hostScopeIds.length > 0) problems.push({ field: 'host_ids', message: 'only goes with host_scope_mode selected' });
   if (problems.length > 0) throw invalidFields(problems);
-}
-
-const escalation = (message: string, extra: Record<string, unknown> = {}) => new ApiError(403, 'role_escalation_forbidden', message, extra);
-
-/** 403 `scope_escalation_forbidden` when `user` reaches repositories or hosts that the calling token cannot. */
-function assertWithinReach(caller: AuthContext, user: Settable, who: string): void {
-  for (const [kind, mode, ids, reach] of [
-    ['repositories', user.repoScopeMode, user.repoScopeIds, caller.resources.repos],
-    ['hosts', user.hostScopeMode, user.hostScopeIds, caller.resources.hosts],
-  ] as const) {
-    if (!scopeWithin(intersect({ mode, ids }), reach)) throw new ApiError(403, 'scope_escalation_forbidden', `${who} ${kind} the calling token cannot`);
-  }
-}
-
-/**
- * A caller manages only users who can do no more than they can (else a password reset would take
- * over a wider account): a role at or below theirs and no permission they lack (403
- * `role_escalation_forbidden`), no repository or host beyond their reach (403 `scope_escalation_forbidden`).
- */
-function assertManageable(caller: AuthContext, user: User): void {
-  if (levelOf(user.role) > levelOf(caller.user.role)) throw escalation(`user ${user.id} has a role (${user.role}) above yours (${caller.user.role})`);
-  const held = userPermissions(caller.user);
-  const beyond = [...userPermissions(user)].find((permission) => !held.has(permission));
-  if (beyond) throw escalation(`user ${user.id} holds ${beyond}, which you do not`, { permission: beyond });
-  assertWithinReach(caller, user, `user ${user.id} reaches`);
-}
-
-/**
- * Refuses a user who could do more than their maker: a role above the caller's level, a
- * permission the caller does not hold (403 `role_escalation_forbidden`), or repositories or hosts
- * beyond the calling token's reach (403 `scope_escalation_forbidden`).
- */
-function assertGrantable(caller: AuthContext, next: Settable): void {
-  if (levelOf(next.role) > levelOf(caller.user.role)) throw escalation(`the role ${next.role} is above yours (${caller.user.role})`, { role: next.role });
-  const held = userPermissions(caller.user);
-  for (const permission of userPermissions(next)) {
-    if (!held.has(permission)) throw escalation(`you cannot grant ${permission}, which you do not hold`, { permission });
-  }
-  assertWithinReach(caller, next, 'the user would reach');
 }
 
 /** The user's fields after `body`, if the caller may make that change (the last-admin rule aside). */

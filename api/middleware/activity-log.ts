@@ -51,11 +51,12 @@ export function activityLog(): Middleware<ApiState> {
     await next();
     const operation = ctx.state.operation as (ApiState['operation'] & { 'x-activity-action'?: string }) | undefined;
     if (!operation || !isMutation(ctx.method) || ctx.state.dryRun || ctx.status < 200 || ctx.status >= 300) return;
-    const { user } = authOf(ctx as ApiContext);
+    const { user, token } = authOf(ctx as ApiContext);
     const action = operation['x-activity-action'] ?? activityAction(operation.operationId ?? '');
     try {
       await ctx.state.em.insert(ActivityLog, {
         userId: user.id,
+        tokenId: token.id,
         username: user.username,
         action,
         severity: activitySeverity(action),

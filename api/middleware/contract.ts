@@ -47,6 +47,8 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
     if (!operation) throw new Error('validateRequest needs matchOperation first');
     const unfit = unfitValue(ctx.request.body) ?? unfitValue({ ...ctx.query });
     if (unfit) throw invalidFields([unfit]);
+    // The contract cannot say "no body" of an operation that declares none: a body sent anyway is refused rather than ignored.
+    if (!operation.requestBody && !isEmpty(ctx.request.body)) throw invalidFields([{ field: 'body', message: 'this operation takes no body (send none, or {})' }]);
     let result: ReturnType<OpenAPIBackend['validateRequest']>;
     try {
       result = contract.validateRequest(contractRequest(ctx as ApiContext), operation);
@@ -67,6 +69,8 @@ export function validateRequest(contract: OpenAPIBackend): Middleware<ApiState> 
     await next();
   };
 }
+
+const isEmpty = (body: unknown) => body === undefined || body === null || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
 
 /** Control characters no field may hold (tab, line feed and carriage return are allowed). */
 const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;

@@ -9,6 +9,8 @@ export type ActivitySeverity = 'info' | 'warning' | 'critical';
 export class ActivityLog {
   id!: number;
   userId: number | null = null;
+  /** The API token the change was made through. */
+  tokenId: number | null = null;
   username!: string;
   action!: string;
   severity: Opt<ActivitySeverity> = 'info';
@@ -25,6 +27,7 @@ export const ActivityLogSchema = new EntitySchema<ActivityLog>({
   properties: {
     id: { type: new BigIntType('number'), primary: true, autoincrement: true },
     userId: { type: 'integer', nullable: true },
+    tokenId: { type: 'integer', nullable: true },
     username: { type: 'string' },
     action: { type: 'string' },
     severity: { type: 'string' },

@@ -12,6 +12,7 @@ import { Migration20261204070000_users } from './Migration20261204070000_users';
 import { Migration20261204080000_activity_log } from './Migration20261204080000_activity_log';
 import { Migration20261204090000_schedules } from './Migration20261204090000_schedules';
 import { Migration20261204100000_one_active_run_per_job } from './Migration20261204100000_one_active_run_per_job';
+import { Migration20261204110000_activity_log_token } from './Migration20261204110000_activity_log_token';
 
 /** Every migration, in order; listed explicitly so bundlers and test runners need no file discovery. */
 export const migrationsList = [
@@ -29,4 +30,5 @@ export const migrationsList = [
   { name: 'Migration20261204080000_activity_log', class: Migration20261204080000_activity_log },
   { name: 'Migration20261204090000_schedules', class: Migration20261204090000_schedules },
   { name: 'Migration20261204100000_one_active_run_per_job', class: Migration20261204100000_one_active_run_per_job },
+  { name: 'Migration20261204110000_activity_log_token', class: Migration20261204110000_activity_log_token },
 ];

@@ -140,8 +140,8 @@ describe('GET /logs/activity', () => {
   async function insert(caller: Caller, username: string, rows: [number, string, string, Record<string, unknown> | null][]): Promise<void> {
     for (const [at, action, severity, details] of rows) {
       await h.sql(
-        `insert into activity_logs (user_id, username, action, severity, details, ip, user_agent, request_id, created_at) values (?, ?, ?, ?, ?, '10.0.0.7', 'fixture', ?, ?)`,
-        [caller.userId, username, action, severity, details === null ? null : JSON.stringify(details), `req-${at}`, minute(at)],
+        `insert into activity_logs (user_id, token_id, username, action, severity, details, ip, user_agent, request_id, created_at) values (?, ?, ?, ?, ?, ?, '10.0.0.7', 'fixture', ?, ?)`,
+        [caller.userId, caller.tokenId, username, action, severity, details === null ? null : JSON.stringify(details), `req-${at}`, minute(at)],
       );
     }
   }
@@ -226,6 +226,24 @@ describe('GET /logs/activity', () => {
       expect(res.body.data.map((e: { user_id: number }) => e.user_id)).toEqual([caller.userId]);
       expect((await caller.api.get(`/logs/activity?user_id=${viewer.userId}`)).body.meta.total).toBe(0);
     }
+  });
+
+  test('a token limited to some repositories sees the entries made through it, not those its user made through wider tokens', async () => {
+    const wide = await h.createCaller();
+    const own = await wide.api.post('/repos', { name: `mine-${unique()}`, path: `/srv/activity/${unique()}`, password: 'pw' });
+    const secretName = `other-project-${unique()}`;
+    expect((await wide.api.post('/repos', { name: secretName, path: `/srv/activity/${unique()}`, password: 'pw' })).status).toBe(201);
+    const minted = await wide.api.post('/api-tokens', { name: `ci-${unique()}`, scopes: ['logs:read', 'repos:read', 'repos:write'], repo_scope_mode: 'selected', repo_ids: [own.body.data.id] });
+    expect(minted.status).toBe(201);
+    const narrow = wide.api.withToken(minted.body.data.secret);
+    const patched = await narrow.patch(`/repos/${own.body.data.id}`, { description: 'through the narrow token' });
+    expect(patched.status).toBe(200);
+
+    const seen = await narrow.get('/logs/activity?per_page=200');
+    expect(seen.body.data.map((e: { action: string; details: unknown }) => [e.action, e.details])).toEqual([['repo.update', { id: own.body.data.id, name: own.body.data.name }]]);
+    expect(JSON.stringify(seen.body)).not.toContain(secretName);
+    // The user's wide token still sees everything the user did.
+    expect((await wide.api.get(`/logs/activity?per_page=200&user_id=${wide.userId}`)).body.data.map((e: { action: string }) => e.action)).toEqual(['repo.update', 'api_token.create', 'repo.create', 'repo.create']);
   });
 
   test('a token without logs:read cannot list the log', async () => {

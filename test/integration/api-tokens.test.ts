@@ -176,6 +176,37 @@ describe('POST /api-tokens', () => {
   });
 });
 
+describe('a token for another user (user_id)', () => {
+  test('is made by a caller with users:write for a user they may manage, and works within that user\u2019s permissions', async () => {
+    const viewer = (await h.api.post('/users', { username: `svc-${unique()}`, password: 'long enough password', role: 'viewer' })).body.data;
+    const before = await tokenRows();
+    const created = await h.api.post('/api-tokens', { user_id: viewer.id, name: 'ci', scopes: ['repos:read', 'repos:write', 'me:read', 'api_tokens:read'] });
+    expect(created.status).toBe(201);
+    expect(created.body.data).toMatchObject({ user_id: viewer.id, created_by_token_id: expect.any(Number) });
+    const client = h.api.withToken(created.body.data.secret);
+    expect((await client.get('/me')).body.data.user).toMatchObject({ id: viewer.id, role: 'viewer' });
+    expect((await client.get('/repos')).status).toBe(200);
+    // repos:write is in the token, but a viewer does not hold repos.manage.
+    expect((await client.post('/repos', validRepo())).status).toBe(403);
+    // The user sees and manages it; the maker does not list it among their own.
+    expect(((await client.get('/api-tokens')).body.data as { id: number }[]).map((t) => t.id)).toEqual([created.body.data.id]);
+    expect(((await h.api.get('/api-tokens?per_page=200')).body.data as { id: number }[]).some((t) => t.id === created.body.data.id)).toBe(false);
+    expect(await tokenRows()).toBe(before + 1);
+  });
+
+  test('without users:write, for a user above the caller, or for an unknown user, is refused and makes nothing', async () => {
+    const viewer = (await h.api.post('/users', { username: `svc-${unique()}`, password: 'long enough password', role: 'viewer' })).body.data;
+    const tokensOnly = await h.createCaller({ token: { scopes: [...TOKEN_MANAGER, 'repos:read'] } });
+    const operator = await h.createCaller({ user: { role: 'operator', permissions: ['repos.view', 'backup_jobs.manage', 'users.manage'] } });
+    const admin = (await h.api.post('/users', { username: `adm-${unique()}`, password: 'long enough password', role: 'admin' })).body.data;
+    const before = await tokenRows();
+    expectError(await tokensOnly.api.post('/api-tokens', { user_id: viewer.id, name: 'x', scopes: ['repos:read'] }), 403, 'insufficient_scope', { required_scope: 'users:write' });
+    expectError(await operator.api.post('/api-tokens', { user_id: admin.id, name: 'x', scopes: ['repos:read'] }), 403, 'role_escalation_forbidden');
+    expectFieldError(await h.api.post('/api-tokens', { user_id: 2_000_000_000, name: 'x', scopes: ['repos:read'] }), 'user_id');
+    expect(await tokenRows()).toBe(before);
+  });
+});
+
 describe('created_by_token_id', () => {
   test('names the token that created a token, so a leaked token\u2019s offspring can be found', async () => {
     const parent = await h.createCaller();

@@ -293,3 +293,17 @@ describe('out-of-range pagination', () => {
     expect((await h.api.get(`${list}?per_page=1`)).body.meta).toMatchObject({ page: 1, per_page: 1 });
   });
 });
+
+describe('a body sent to an operation that takes none', () => {
+  test('is 422 naming body and starts nothing; none, or {}, is fine', async () => {
+    const runs = () => h.count('operation_runs', "kind = 'scheduler_task'");
+    const before = await runs();
+    for (const body of [{ x: 1 }, [], [1]]) expectFieldError(await h.api.post('/scheduler/tasks/weekly_report/run', body), 'body');
+    // A bare string or number is not a JSON document this API reads, as everywhere.
+    for (const body of ['text', 5]) expectError(await h.api.post('/scheduler/tasks/weekly_report/run', body), 400, 'invalid_json');
+    expect(await runs()).toBe(before);
+    expect((await h.api.post('/scheduler/tasks/weekly_report/run', {})).status).toBe(202);
+    expect((await h.api.post('/scheduler/tasks/db_vacuum/run')).status).toBe(202);
+    expect(await runs()).toBe(before + 2);
+  });
+});

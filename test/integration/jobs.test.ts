@@ -258,6 +258,10 @@ describe('GET /jobs/summary and GET /jobs/recent', () => {
     const theirs = await scoped.api.get('/jobs/recent');
     expect(theirs.body.data.map((r: { id: string }) => r.id)).toEqual([failed.body.data.id, check.body.data.id]);
     expect((await scoped.api.get('/jobs/summary')).body.data.counts).toMatchObject({ completed: 1, failed: 1 });
+
+    // The job deleted, its run stays in the history, with no link to a route that would be 404.
+    expect((await h.api.delete(`/backup-jobs/${job.body.data.id}`)).status).toBe(204);
+    expect((await h.api.get('/jobs/recent?kind=backup')).body.data).toMatchObject([{ id: backup.body.data.id, links: { self: null } }]);
   });
 
   test('a schedule shows as the next start; a run whose workflow is gone counts as dead_letter', async () => {
@@ -272,8 +276,13 @@ describe('GET /jobs/summary and GET /jobs/recent', () => {
     const id = randomUUID();
     await h.sql(`insert into operation_runs (id, kind, status, trigger, workflow_id, repo_id, queued_at) values (?, 'repo_check', 'queued', 'api', ?, ?, now() - interval '5 minutes')`, [id, `repo-check-${repoA.id}-${id}`, repoA.id]);
     const after = await summary();
-    expect(after.counts).toMatchObject({ queued: before.counts.queued + 1, dead_letter: before.counts.dead_letter + 1 });
+    // Dead, and counted as that only.
+    expect(after.counts).toMatchObject({ queued: before.counts.queued, dead_letter: before.counts.dead_letter + 1 });
     expect(Date.parse(after.oldest_queued_at)).toBeLessThan(Date.now() - 4 * 60_000);
+    // Listed, it is read as Temporal sees it: closed as lost, with its link.
+    const listed = ((await h.api.get('/jobs/recent?kind=repo_check&per_page=200')).body.data as { id: string; status: string; failure: { code: string } | null; links: { self: string | null } }[]).find((r) => r.id === id);
+    expect(listed).toMatchObject({ status: 'failed', failure: { code: 'workflow_lost' }, links: { self: `/api/v1/repos/${repoA.id}/runs/${id}` } });
+    expect((await summary()).counts).toMatchObject({ queued: before.counts.queued, dead_letter: before.counts.dead_letter, failed: before.counts.failed + 1 });
     await h.sql(`delete from operation_runs where id = ?`, [id]);
   });
 });

@@ -25,14 +25,19 @@ export async function startWorkerProcess(h: Harness, env: Record<string, string>
   });
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((ready, failed) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('worker polling task queue')) ready();
+  try {
+    await new Promise<void>((ready, failed) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('worker polling task queue')) ready();
+      });
+      child.once('exit', (code) => failed(new Error(`the worker exited with ${code}: ${output}`)));
     });
-    child.once('exit', (code) => failed(new Error(`the worker exited with ${code}: ${output}`)));
-  });
-  // Requests waiting for a worker's answer are refused until Temporal has seen it poll (a worker on a Temporal of the test's own is not the harness's to wait for).
-  if ((env.TEMPORAL_ADDRESS ?? h.config.temporal.address) === h.config.temporal.address) await h.workerPolling();
+    // Requests waiting for a worker's answer are refused until Temporal has seen it poll (a worker on a Temporal of the test's own is not the harness's to wait for).
+    if ((env.TEMPORAL_ADDRESS ?? h.config.temporal.address) === h.config.temporal.address) await h.workerPolling();
+  } catch (error) {
+    await killWorkerProcess(child); // never left running after the test that started it
+    throw error;
+  }
   return child;
 }
 
