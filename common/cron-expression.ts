@@ -32,32 +32,27 @@ function valueOf(token: string, field: Field): number | null {
   return value >= field.min && value <= field.max ? value : null;
 }
 
-function itemProblem(item: string, field: Field): string | null {
+/** The values an item (a value, a name, a range, `*`, each with an optional `/step`) stands for, or why it is refused. */
+function itemValues(item: string, field: Field): number[] | string {
   const [range, step, ...rest] = item.split('/');
   if (rest.length > 0 || range === undefined || range === '') return `"${item}" is not a value, range or step`;
   if (step !== undefined && (!/^\d{1,2}$/.test(step) || Number(step) === 0)) return `the step of "${item}" must be a number from 1`;
-  if (range === '*') return null;
-  const [from, to, ...more] = range.split('-');
-  if (more.length > 0) return `"${item}" is not a value, range or step`;
-  const start = valueOf(from ?? '', field);
-  if (start === null) return `"${from}" is not a ${field.name} (${field.min}-${field.max}${field.names ? ' or a name' : ''})`;
-  if (to === undefined) return null;
-  const end = valueOf(to, field);
-  if (end === null) return `"${to}" is not a ${field.name} (${field.min}-${field.max}${field.names ? ' or a name' : ''})`;
-  return start <= end ? null : `the range "${range}" ends before it starts`;
-}
-
-/** The values an item list of a field (already checked) stands for. */
-function valuesOf(text: string, field: Field): Set<number> {
-  const values = new Set<number>();
-  for (const item of text.split(',')) {
-    const [range = '*', step] = item.split('/');
-    const [from = '', to] = range.split('-');
-    const start = range === '*' ? field.min : (valueOf(from, field) as number);
+  let start = field.min;
+  let end = field.max;
+  if (range !== '*') {
+    const [from, to, ...more] = range.split('-');
+    if (more.length > 0) return `"${item}" is not a value, range or step`;
+    const first = valueOf(from ?? '', field);
+    if (first === null) return `"${from}" is not a ${field.name} (${field.min}-${field.max}${field.names ? ' or a name' : ''})`;
+    const last = to === undefined ? null : valueOf(to, field);
+    if (to !== undefined && last === null) return `"${to}" is not a ${field.name} (${field.min}-${field.max}${field.names ? ' or a name' : ''})`;
+    if (last !== null && first > last) return `the range "${range}" ends before it starts`;
+    start = first;
     // `5/15` runs from 5 to the end of the field, as in Temporal.
-    const end = range === '*' || (to === undefined && step !== undefined) ? field.max : to === undefined ? start : (valueOf(to, field) as number);
-    for (let value = start; value <= end; value += Number(step ?? 1)) values.add(value);
+    end = last ?? (step === undefined ? first : field.max);
   }
+  const values: number[] = [];
+  for (let value = start; value <= end; value += Number(step ?? 1)) values.push(value);
   return values;
 }
 
@@ -76,16 +71,19 @@ export function cronProblem(expression: string): string | null {
   if (trimmed.startsWith('@')) return MACROS.includes(trimmed.toLowerCase()) ? null : `unknown shorthand "${trimmed}" (one of ${MACROS.join(', ')})`;
   const fields = trimmed.split(/\s+/);
   if (fields.length !== 5) return `a cron expression has 5 fields (minute hour day-of-month month day-of-week), not ${fields.length}`;
+  const values: number[][] = [];
   for (const [index, text] of fields.entries()) {
     const field = FIELDS[index] as Field;
+    const ofField: number[] = [];
     for (const item of text.split(',')) {
-      const problem = itemProblem(item, field);
-      if (problem) return `${field.name}: ${problem}`;
+      const items = itemValues(item, field);
+      if (typeof items === 'string') return `${field.name}: ${items}`;
+      ofField.push(...items);
     }
+    values.push(ofField);
   }
-  const days = valuesOf(fields[2] as string, FIELDS[2] as Field);
-  const months = valuesOf(fields[3] as string, FIELDS[3] as Field);
-  if (![...months].some((month) => [...days].some((day) => day <= (DAYS_IN_MONTH[month - 1] as number)))) {
+  const [, , days = [], months = []] = values;
+  if (!months.some((month) => days.some((day) => day <= (DAYS_IN_MONTH[month - 1] as number)))) {
     return 'day of month: none of these days is in any of these months, so the schedule would never fire';
   }
   return null;

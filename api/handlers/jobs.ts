@@ -90,6 +90,9 @@ function runsInReach(em: EntityManager, scope: ResourceScope): Knex.QueryBuilder
   return em.getKnex().queryBuilder().from(em.getKnex().unionAll(branches).as('r'));
 }
 
+/** The run a row stands for, as the run life-cycle helpers read it. */
+const recordOf = (row: RunRow) => ({ id: row.kind === 'restore' ? Number(row.id) : row.id, status: row.status, workflowId: row.workflow_id as string, queuedAt: new Date(row.queued_at) });
+
 const workflowIdOf = (row: RunRow) => (row.kind === 'webhook_delivery' ? webhookDeliveryWorkflowId(Number(row.id)) : (row.workflow_id as string));
 
 /** The API address of a run, as its own view links it; none for deliveries, runs of no repository, and runs whose job or repository is gone. */
@@ -127,7 +130,7 @@ function recentRunView(row: RunRow, temporal: TemporalConfig): Schemas['RecentRu
 async function observedRow(ctx: ApiContext, row: RunRow): Promise<RunRow> {
   if (row.kind === 'webhook_delivery' || !(ACTIVE_RUN_STATUSES as readonly string[]).includes(row.status)) return row;
   const entity = row.kind === 'backup' ? BackupJobRun : row.kind === 'restore' ? Restore : OperationRun;
-  const { run } = await observeRun(ctx.services, ctx.state.em, entity, { id: row.kind === 'restore' ? Number(row.id) : row.id, status: row.status, workflowId: row.workflow_id as string, queuedAt: new Date(row.queued_at) });
+  const { run } = await observeRun(ctx.services, ctx.state.em, entity, recordOf(row));
   const read = run as Partial<Pick<OperationRun, 'status' | 'finishedAt' | 'failureCode' | 'failureMessage'>>;
   if (!read.finishedAt || !read.status) return row;
   return { ...row, status: read.status, finished_at: read.finishedAt, failure_code: read.failureCode ?? null, failure_message: read.failureMessage ?? null };
@@ -180,13 +183,12 @@ async function nextScheduleFiring(ctx: ApiContext, scope: ResourceScope): Promis
   ]);
   const { taskQueue } = ctx.services.temporalConfig;
   const now = Date.now();
-  const stale = (job: { scheduleDueAt: Date | null }) => (job.scheduleDueAt?.getTime() ?? 0) <= now;
-  const staleIds = [...backups.filter(stale).map((job) => backupScheduleId(job.id, taskQueue)), ...copies.filter(stale).map((job) => copyScheduleId(job.id, taskQueue))];
-  const descriptions = await Promise.all(staleIds.map((id) => describeSchedule(ctx.services, id)));
-  const firings = [
-    ...[...backups, ...copies].filter((job) => !stale(job)).map((job) => (job.scheduleDueAt as Date).getTime()),
-    ...descriptions.flatMap((description) => description?.info.nextActionTimes.slice(0, 1).map((date) => date.getTime()) ?? []),
-  ];
+  const nextOf = async (dueAt: Date | null, scheduleId: string) =>
+    dueAt && dueAt.getTime() > now ? dueAt : ((await describeSchedule(ctx.services, scheduleId))?.info.nextActionTimes[0] ?? null);
+  const firings = (await Promise.all([
+    ...backups.map((job) => nextOf(job.scheduleDueAt, backupScheduleId(job.id, taskQueue))),
+    ...copies.map((job) => nextOf(job.scheduleDueAt, copyScheduleId(job.id, taskQueue))),
+  ])).flatMap((date) => (date ? [date.getTime()] : []));
   return firings.length > 0 ? new Date(Math.min(...firings)) : null;
 }
 
@@ -212,7 +214,7 @@ export async function getJobsSummary(ctx: ApiContext): Promise<void> {
     runsWaitingForLocks(ctx.services, scope),
     nextScheduleFiring(ctx, scope),
   ]);
-  const states = await Promise.all(active.map((row) => workflowState(ctx.services, { id: row.id, status: row.status, workflowId: row.workflow_id as string, queuedAt: new Date(row.queued_at) })));
+  const states = await Promise.all(active.map((row) => workflowState(ctx.services, recordOf(row))));
   // A dead run counts as such only, not also as queued or running.
   const dead = active.filter((_, i) => !states[i]?.running);
   const group = (status: RunStatus) => groups.find((g) => g.status === status);
