@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { backupScheduleId, copyScheduleId, isOurScheduleId } from '../../common/schedule-ids';
 import { reconcileSchedules } from '../../common/schedule-reconcile';
+import { withPgClient } from '../../scripts/lib/pg-client';
 import { expectError, expectFieldError, unique } from '../support/expectations';
 import { startHarness, type Harness } from '../support/harness';
 import { waitFor } from '../support/wait';
@@ -382,7 +383,16 @@ describe('the global tasks', () => {
     await h.sql(`insert into events (type, payload, created_at, relayed_at) values ('repo.created', '{"old":"relayed"}', now() - interval '400 days', now() - interval '400 days'),
       ('repo.created', '{"old":"waiting"}', now() - interval '400 days', null)`);
 
-    const run = (await h.api.post('/scheduler/tasks/db_vacuum/run?wait=120')).body.data;
+    // The worker's relay would hand the waiting event on within seconds; a row lock held meanwhile keeps it waiting (the relay skips locked rows).
+    const run = await withPgClient(h.config.databaseUrl, async (client) => {
+      await client.query('begin');
+      await client.query("select id from events where payload->>'old' = 'waiting' for update");
+      try {
+        return (await h.api.post('/scheduler/tasks/db_vacuum/run?wait=120')).body.data;
+      } finally {
+        await client.query('rollback');
+      }
+    });
     expect(run.status).toBe('success');
     expect(run.result).toMatchObject({ api_token_logs: 1, notifications: 1, cron_log: 1 });
     expect(await h.count('api_token_logs', "endpoint = '/old'")).toBe(0);
